@@ -1,0 +1,180 @@
+// The HTTP side of a shard's App: request heads parsed in place, answers for
+// /healthz and /metrics, the checks of PROTOCOL section 1 in their order, and
+// the upgrade of /ws/rooms/{room} (authenticated here, answered by the shard
+// that owns the room).
+
+#include <fmt/format.h>
+
+#include "core/log.h"
+#include "protocol/json_writer.h"
+#include "protocol/outbound.h"
+#include "protocol/route.h"
+#include "rooms/app.h"
+#include "rooms/owner.h"
+
+namespace rc::rooms {
+namespace {
+
+// Static assets the binary serves (the classroom page lands with the web client).
+constexpr std::string_view kNoAssets[] = {""};
+
+std::size_t http_error_slot(int status) {
+  switch (status) {
+    case 400:
+      return 0;
+    case 401:
+    case 403:
+      return 1;
+    case 404:
+    case 405:
+      return 2;
+    case 426:
+      return 3;
+    case 431:
+      return 4;
+    default:
+      return 5;
+  }
+}
+
+bool wants_close(const http::Request& req) {
+  if (req.version_minor == 0) return !http::header_has_token(req.header("connection"), "keep-alive");
+  return http::header_has_token(req.header("connection"), "close");
+}
+
+}  // namespace
+
+void App::answer(Session& s, const std::string& response, bool close) {
+  shard_.send(s.id, out::bytes(response));
+  if (close) end_session(s);
+}
+
+std::size_t App::on_http(Session& s, std::uint8_t* data, std::size_t len) {
+  http::Request req;
+  std::string_view bytes(reinterpret_cast<const char*>(data), len);
+  http::ParseResult pr = http::parse_request(bytes, req);
+  if (pr.status == http::ParseStatus::Incomplete) return 0;
+  stats_.http_requests_total.add();
+  if (pr.status == http::ParseStatus::Error) {
+    stats_.http_errors[http_error_slot(pr.http_status)].add();
+    answer(s, http::error_response(pr.http_status, pr.error_code, pr.message), true);
+    return len;
+  }
+  if (req.content_length > limits::http_body_bytes_max) {
+    stats_.http_errors[5].add();
+    answer(s, http::error_response(413, "BODY_TOO_LARGE", "request body over 16 KiB"), true);
+    return len;
+  }
+  const std::size_t request_bytes = req.head_bytes + req.content_length;
+  if (len < request_bytes) return 0;  // wait for the whole body
+
+  http::RouteOptions opts{ctx_.config.allowed_origins};
+  http::Routed routed = http::route(req, opts, std::span<const std::string_view>(kNoAssets, 0));
+  const bool close = wants_close(req);
+  switch (routed.route) {
+    case http::Route::Error:
+      stats_.http_errors[http_error_slot(routed.status)].add();
+      answer(s, http::error_response(routed), true);
+      return len;
+    case http::Route::Healthz:
+      if (ctx_.group.shutting_down()) {
+        answer(s, http::error_response(503, "SHUTTING_DOWN", "the server is shutting down"), true);
+        return len;
+      }
+      answer(s, http::response(200, "application/json", healthz(), {}, close), close);
+      return close ? len : request_bytes;
+    case http::Route::Metrics:
+      answer(s, http::response(200, "text/plain; version=0.0.4; charset=utf-8", metrics(), {}, close),
+             close);
+      return close ? len : request_bytes;
+    case http::Route::Tickets:
+      answer(s, http::error_response(401, "UNAUTHORIZED", "ticket issuing needs a JWT secret"), true);
+      return len;
+    case http::Route::Static:
+      answer(s, http::error_response(404, "NOT_FOUND", "no such asset"), true);
+      return len;
+    case http::Route::Room:
+      return on_room_request(s, req, routed.room);
+  }
+  return len;
+}
+
+std::size_t App::on_room_request(Session& s, const http::Request& req, std::string_view room) {
+  if (ctx_.group.shutting_down()) {
+    answer(s, http::error_response(503, "SHUTTING_DOWN", "the server is shutting down"), true);
+    return req.head_bytes;
+  }
+  // Credentials come before query options (PROTOCOL 1). Tokens and tickets
+  // are verified by the identity layer; until a JWT secret is configured only
+  // anonymous sessions exist.
+  const bool has_credentials = req.has_header("authorization") ||
+                               req.query.find("ticket=") != std::string_view::npos;
+  if (has_credentials || !ctx_.config.allow_anonymous) {
+    stats_.http_errors[1].add();
+    answer(s, http::error_response(401, "UNAUTHORIZED", "missing or invalid credentials"), true);
+    return req.head_bytes;
+  }
+  Result<http::UpgradeQuery> q = http::parse_upgrade_query(req.query);
+  if (!q) {
+    stats_.http_errors[0].add();
+    answer(s, http::error_response(400, "BAD_REQUEST", q.status().message()), true);
+    return req.head_bytes;
+  }
+  auto* h = new UpgradeHandoff();
+  h->room.assign(room);
+  h->who.user_id = q->has_user_id ? q->user_id : "anon-" + random_.token(9);
+  h->who.name = q->has_name ? q->name : h->who.user_id;
+  h->who.role = Role::kStudent;
+  h->who.may_rename = true;
+  h->accept_key = ws::accept_key(req.header("sec-websocket-key"));
+  h->since = q->since;
+  h->has_since = q->has_since;
+  stats_.upgrades_total.add();
+  std::uint32_t owner = owner_shard(room, ctx_.group.size());
+  if (owner == shard_.index()) {
+    accept_upgrade(s, *h);
+    delete h;
+    return req.head_bytes;
+  }
+  // The session continues on the owner's thread; this shard forgets it.
+  shard_.set_app_data(s.id, nullptr);
+  shard_.handoff(s.id, owner, h);
+  s.phase = Session::Phase::kHttp;
+  remove_session(&s);
+  return req.head_bytes;
+}
+
+void App::accept_upgrade(Session& s, UpgradeHandoff& h) {
+  std::string head = fmt::format(
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Accept: {}\r\n\r\n",
+      h.accept_key);
+  shard_.send(s.id, out::bytes(head));
+  shard_.set_streaming(s.id);
+  s.phase = Session::Phase::kOpen;
+  s.reader.emplace(ctx_.config.max_message_bytes, limits::read_padding_bytes);
+  s.room = std::move(h.room);
+  s.who = std::move(h.who);
+  s.session_id = random_.token(12);
+  s.last_ping_ms = shard_.now_ms();
+  shard_.stats().sessions.add();
+}
+
+std::string App::healthz() const {
+  std::uint64_t sessions = 0, rooms = 0;
+  for (std::uint32_t i = 0; i < ctx_.group.size(); ++i) {
+    sessions += ctx_.group.stats(i).sessions.get();
+    rooms += ctx_.group.stats(i).rooms.get();
+  }
+  std::string body;
+  json::Writer w(body);
+  w.begin_object()
+      .field("status", "ok")
+      .field("threads", static_cast<std::uint64_t>(ctx_.group.size()))
+      .field("connections", sessions)
+      .field("rooms", rooms)
+      .end_object();
+  return body;
+}
+
+}  // namespace rc::rooms

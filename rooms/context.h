@@ -1,0 +1,41 @@
+#pragma once
+// What every shard's app shares, read-only after start: the configuration,
+// the shard group (for posting and for metrics) and the per-shard counters.
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "core/config.h"
+#include "core/metrics.h"
+#include "core/shard.h"
+
+namespace rc::rooms {
+
+// Close codes rollcall sends, for the per-code counter.
+inline constexpr std::array<std::uint16_t, 9> kCountedCloseCodes = {1000, 1001, 1002, 1003, 1007,
+                                                                   1008, 1009, 1011, 1013};
+// Error codes of PROTOCOL 3.1, for the per-code counter (same order as out::code).
+inline constexpr std::array<std::string_view, 7> kCountedErrorCodes = {
+    "BAD_REQUEST", "RATE_LIMITED", "FORBIDDEN", "INTERNAL", "ROOM_FULL", "TOO_LARGE", "SHUTTING_DOWN"};
+
+// Counters of one shard's app (single writer: that shard).
+struct AppStats {
+  Counter control_frames_in_total;
+  Counter messages_in_total;
+  Counter http_requests_total;
+  Counter upgrades_total;
+  std::array<Counter, kCountedCloseCodes.size()> closes_sent;
+  std::array<Counter, kCountedErrorCodes.size()> errors_sent;
+  std::array<Counter, 6> http_errors;  // 400, 401/403, 404/405, 426, 431, other
+};
+
+struct Context {
+  const Config& config;
+  ShardGroup& group;
+  std::unique_ptr<AppStats[]> stats;
+  Context(const Config& c, ShardGroup& g) : config(c), group(g), stats(new AppStats[g.size()]) {}
+};
+
+}  // namespace rc::rooms

@@ -1,0 +1,91 @@
+// /metrics: Prometheus text exposition format 0.0.4, summed from every
+// shard's counters (each written by its own shard, read here relaxed).
+
+#include <fmt/format.h>
+
+#include "rooms/app.h"
+
+namespace rc::rooms {
+namespace {
+
+void family(std::string& out, std::string_view name, std::string_view type, std::string_view help) {
+  fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+}
+
+template <typename Get>
+void per_shard(std::string& out, ShardGroup& g, std::string_view name, Get get) {
+  for (std::uint32_t i = 0; i < g.size(); ++i) {
+    fmt::format_to(std::back_inserter(out), "{}{{shard=\"{}\"}} {}\n", name, i, get(i));
+  }
+}
+
+}  // namespace
+
+std::string App::metrics() const {
+  ShardGroup& g = ctx_.group;
+  std::string out;
+  out.reserve(4096);
+  struct Core {
+    std::string_view name, type, help;
+    Counter ShardStats::*field;
+  };
+  const Core core[] = {
+      {"rollcall_connections", "gauge", "Open TCP connections.", &ShardStats::connections},
+      {"rollcall_sessions", "gauge", "Open WebSocket sessions, queued ones included.", &ShardStats::sessions},
+      {"rollcall_rooms", "gauge", "Rooms with at least one member.", &ShardStats::rooms},
+      {"rollcall_accepted_total", "counter", "TCP connections accepted.", &ShardStats::accepted_total},
+      {"rollcall_bytes_in_total", "counter", "Bytes received.", &ShardStats::bytes_in_total},
+      {"rollcall_bytes_out_total", "counter", "Bytes sent.", &ShardStats::bytes_out_total},
+      {"rollcall_frames_out_total", "counter", "Frames and HTTP answers queued for sending.",
+       &ShardStats::frames_out_total},
+      {"rollcall_loop_iterations_total", "counter", "Event-loop turns.", &ShardStats::loop_iterations_total},
+      {"rollcall_submits_total", "counter", "io_uring submit calls.", &ShardStats::submits_total},
+      {"rollcall_recv_nobufs_total", "counter", "Receives that found the buffer ring empty.",
+       &ShardStats::recv_nobufs_total},
+      {"rollcall_handoffs_total", "counter", "Connections handed to the shard owning their room.",
+       &ShardStats::handoffs_total},
+  };
+  for (const Core& c : core) {
+    family(out, c.name, c.type, c.help);
+    per_shard(out, g, c.name, [&](std::uint32_t i) { return (g.stats(i).*c.field).get(); });
+  }
+  struct App {
+    std::string_view name, help;
+    Counter AppStats::*field;
+  };
+  const App app[] = {
+      {"rollcall_control_frames_in_total", "WebSocket control frames received (ping, pong, close).", &AppStats::control_frames_in_total},
+      {"rollcall_messages_in_total", "WebSocket messages received.", &AppStats::messages_in_total},
+      {"rollcall_http_requests_total", "HTTP requests parsed.", &AppStats::http_requests_total},
+      {"rollcall_upgrades_total", "WebSocket upgrades accepted.", &AppStats::upgrades_total},
+  };
+  for (const App& a : app) {
+    family(out, a.name, "counter", a.help);
+    per_shard(out, g, a.name, [&](std::uint32_t i) { return (ctx_.stats[i].*a.field).get(); });
+  }
+  family(out, "rollcall_close_frames_sent_total", "counter", "Close frames sent, by close code.");
+  for (std::size_t c = 0; c < kCountedCloseCodes.size(); ++c) {
+    std::uint64_t sum = 0;
+    for (std::uint32_t i = 0; i < g.size(); ++i) sum += ctx_.stats[i].closes_sent[c].get();
+    fmt::format_to(std::back_inserter(out), "rollcall_close_frames_sent_total{{code=\"{}\"}} {}\n",
+                   kCountedCloseCodes[c], sum);
+  }
+  family(out, "rollcall_errors_sent_total", "counter", "error messages sent, by code.");
+  for (std::size_t c = 0; c < kCountedErrorCodes.size(); ++c) {
+    std::uint64_t sum = 0;
+    for (std::uint32_t i = 0; i < g.size(); ++i) sum += ctx_.stats[i].errors_sent[c].get();
+    fmt::format_to(std::back_inserter(out), "rollcall_errors_sent_total{{code=\"{}\"}} {}\n",
+                   kCountedErrorCodes[c], sum);
+  }
+  family(out, "rollcall_http_errors_total", "counter", "HTTP error answers, by status class.");
+  const std::string_view labels[] = {"400", "401_403", "404_405", "426", "431", "other"};
+  for (std::size_t c = 0; c < 6; ++c) {
+    std::uint64_t sum = 0;
+    for (std::uint32_t i = 0; i < g.size(); ++i) sum += ctx_.stats[i].http_errors[c].get();
+    fmt::format_to(std::back_inserter(out), "rollcall_http_errors_total{{status=\"{}\"}} {}\n",
+                   labels[c], sum);
+  }
+  return out;
+}
+
+}  // namespace rc::rooms

@@ -1,0 +1,48 @@
+#pragma once
+// One connection as the rooms layer sees it: first an HTTP exchange, then
+// (after the upgrade) a WebSocket session. Owned by the shard's App; lives
+// exactly as long as the App keeps it in its session table.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "core/shard.h"
+#include "protocol/ws.h"
+
+namespace rc::rooms {
+
+enum class Role : std::uint8_t { kStudent, kTeacher };
+
+struct Identity {
+  std::string user_id;
+  std::string name;
+  Role role = Role::kStudent;
+  bool may_rename = true;  // anonymous, or a token without a name claim
+};
+
+// What travels with a connection to the shard that owns its room.
+struct UpgradeHandoff {
+  std::string room;
+  Identity who;
+  std::string accept_key;
+  std::uint64_t since = 0;
+  bool has_since = false;
+};
+
+struct Session {
+  enum class Phase : std::uint8_t { kHttp, kOpen, kCloseSent };
+  ConnId id = 0;
+  Phase phase = Phase::kHttp;
+  std::uint32_t index = 0;  // position in App::sessions_
+  std::int64_t created_ms = 0;
+  std::int64_t last_rx_ms = 0;
+  std::int64_t last_ping_ms = 0;
+  std::int64_t close_deadline_ms = 0;  // kCloseSent: give up waiting for the reply
+  std::optional<ws::MessageReader> reader;
+  std::string room;
+  Identity who;
+  std::string session_id;
+};
+
+}  // namespace rc::rooms
