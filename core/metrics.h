@@ -21,4 +21,32 @@ class Counter {
   std::atomic<std::uint64_t> v_{0};
 };
 
+// A fixed-bucket histogram with the same single-writer rule (Prometheus
+// semantics: bucket i counts observations <= bounds[i]; +Inf is count()).
+template <std::size_t N>
+class Histogram {
+ public:
+  explicit constexpr Histogram(const std::uint64_t (&bounds)[N]) {
+    for (std::size_t i = 0; i < N; ++i) bounds_[i] = bounds[i];
+  }
+  void observe(std::uint64_t v) {
+    for (std::size_t i = 0; i < N; ++i) {
+      if (v <= bounds_[i]) buckets_[i].add();
+    }
+    count_.add();
+    sum_.add(v);
+  }
+  std::size_t size() const { return N; }
+  std::uint64_t bound(std::size_t i) const { return bounds_[i]; }
+  std::uint64_t bucket(std::size_t i) const { return buckets_[i].get(); }
+  std::uint64_t count() const { return count_.get(); }
+  std::uint64_t sum() const { return sum_.get(); }
+
+ private:
+  std::uint64_t bounds_[N] = {};
+  Counter buckets_[N];
+  Counter count_;
+  Counter sum_;
+};
+
 }  // namespace rc

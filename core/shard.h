@@ -216,6 +216,7 @@ class ShardGroup {
 
 // Milliseconds of CLOCK_MONOTONIC (timers) and of the wall clock (timestamps).
 std::int64_t monotonic_ms();
+std::int64_t monotonic_us();
 std::int64_t wall_ms();
 
 }  // namespace rc

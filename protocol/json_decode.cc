@@ -234,7 +234,7 @@ Problem read_presence_field(Key key, od::value& v, msg::Presence& p) {
       p.has |= msg::Presence::kHasName;
       return read_name(v, p.name);
     default:
-      return kOk;  // kType, already read
+      return kOk;  // not a key of this type: read_members never passes one
   }
 }
 
@@ -253,7 +253,7 @@ Problem read_chat_field(Key key, od::value& v, const DecodeLimits& lim, msg::Cha
       chat.has_client_id = true;
       return read_client_id(v, chat.client_id);
     default:
-      return kOk;  // kType, already read
+      return kOk;  // not a key of this type: read_members never passes one
   }
 }
 
@@ -271,7 +271,7 @@ Problem read_history_field(Key key, od::value& v, msg::History& h) {
       h.limit = static_cast<std::uint32_t>(n);
       return kOk;
     default:
-      return kOk;  // kType, already read
+      return kOk;  // not a key of this type: read_members never passes one
   }
 }
 
@@ -291,6 +291,13 @@ Problem read_members(od::object& object, std::uint16_t owned, msg::ClientMessage
     if (owned & bit(key)) {
       if (seen & bit(key)) return {key, "appears more than once"};
       seen |= bit(key);
+      if (key == Key::kType) {
+        // Already read by find_type, but consumed again: On-Demand must never
+        // skip a value here, or malformed text after it could pass unseen.
+        std::string_view type;
+        if (field.value().get_string().get(type)) return kMalformed;
+        continue;
+      }
       if (Problem p = read(key, field.value())) return p;
     } else if (key == Key::kClientId) {
       if (Problem p = capture_client_id(field.value(), out.client_id)) return p;

@@ -62,8 +62,9 @@ class Decoder {
   Decoder& operator=(const Decoder&) = delete;
 
   // Decodes one client message from data[0..len). data[len..len+padding())
-  // must be readable (its contents do not matter): the receive buffers keep
-  // that much room after every payload.
+  // must be readable: the receive buffers keep that much room after every
+  // payload. Its bytes never decide whether a message is accepted or what it
+  // decodes to; on some malformed input they may change which error is named.
   //
   // On success returns true and fills `out` (every field reset first). The
   // string views in `out` point into `data` or into this decoder's buffers and

@@ -1,6 +1,8 @@
 #include "protocol/route.h"
 
 #include <algorithm>
+#include <string>
+#include <utility>
 
 #include "core/assert.h"
 #include "core/limits.h"

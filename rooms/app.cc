@@ -12,12 +12,17 @@ App::App(Context& ctx, Shard& shard)
       shard_(shard),
       stats_(ctx.stats[shard.index()]),
       decoder_(ctx.config.max_message_bytes) {
+  room_rules_.leave_grace_ms = std::int64_t{ctx.config.leave_grace_s} * 1000;
+  room_rules_.idle_after_ms = std::int64_t{ctx.config.idle_after_s} * 1000;
+  room_rules_.away_after_ms = std::int64_t{ctx.config.away_after_s} * 1000;
   decode_limits_.chat_chars_max = ctx.config.max_chat_chars;
   scratch_.reserve(4096);
 }
 
 App::~App() {
+  // Sessions go first: they point into rooms.
   for (Session* s : sessions_) delete s;
+  sessions_.clear();
 }
 
 Session* App::add_session(ConnId id) {
@@ -33,6 +38,7 @@ Session* App::add_session(ConnId id) {
 
 void App::remove_session(Session* s) {
   RC_ASSERT(s->index < sessions_.size() && sessions_[s->index] == s);
+  leave_room(*s);
   Session* last = sessions_.back();
   sessions_[s->index] = last;
   last->index = s->index;
@@ -74,13 +80,9 @@ void App::on_adopt(ConnId id, void* payload) {
 
 void App::on_mail(Mail&) {}
 
-void App::on_drained(ConnId) {}
-
-void App::on_tick(std::int64_t) {}
-
-void App::on_loop_end(std::int64_t) {}
 
 void App::on_sweep(std::int64_t now) {
+  sweep_rooms(now);
   const std::int64_t timeout_ms = std::int64_t{ctx_.config.session_timeout_s} * 1000;
   const std::int64_t ping_ms = std::min<std::int64_t>(30000, timeout_ms / 3);
   // Iterate over a copy of the pointers: closing a session removes it.

@@ -22,7 +22,11 @@
 #include "protocol/http.h"
 #include "protocol/json_decode.h"
 #include "rooms/context.h"
+#include "rooms/room_entry.h"
 #include "rooms/session.h"
+
+#include <memory>
+#include <unordered_map>
 
 namespace rc::rooms {
 
@@ -79,6 +83,23 @@ class App final : public ShardApp {
   void count_close(std::uint16_t code);
   void count_error(std::string_view code);
 
+  // ---- rooms (app_room.cc)
+  // A session that passed the upgrade: admit it, queue it or refuse it.
+  void enter_room(Session& s, std::string room_id);
+  void admit(RoomEntry& e, Session& s);
+  void admit_from_queue(RoomEntry& e);
+  void leave_room(Session& s);
+  void on_room_message(Session& s, const msg::ClientMessage& m);
+  void on_queued_message(Session& s, const msg::ClientMessage& m);
+  void list(RoomEntry& e);
+  // Sends the room's delta (if it has a net change) to every admitted session.
+  void flush(RoomEntry& e);
+  void send_presence(Session& s, const FrameRef& frame);
+  void send_sync(RoomEntry& e, Session& s);
+  void send_queue_positions(RoomEntry& e);
+  void retire_if_empty(RoomEntry& e);
+  void sweep_rooms(std::int64_t now_ms);
+
   Context& ctx_;
   Shard& shard_;
   AppStats& stats_;
@@ -87,6 +108,10 @@ class App final : public ShardApp {
   crypto::Random random_;
   std::string scratch_;
   std::vector<Session*> sessions_;
+  RoomRules room_rules_;
+  std::unordered_map<std::string, std::unique_ptr<RoomEntry>> rooms_;
+  std::vector<RoomEntry*> listed_;
+  std::vector<RoomEntry*> retiring_;
   bool shutting_down_ = false;
 };
 

@@ -153,11 +153,11 @@ void App::accept_upgrade(Session& s, UpgradeHandoff& h) {
   shard_.set_streaming(s.id);
   s.phase = Session::Phase::kOpen;
   s.reader.emplace(ctx_.config.max_message_bytes, limits::read_padding_bytes);
-  s.room = std::move(h.room);
   s.who = std::move(h.who);
   s.session_id = random_.token(12);
   s.last_ping_ms = shard_.now_ms();
   shard_.stats().sessions.add();
+  enter_room(s, std::move(h.room));
 }
 
 std::string App::healthz() const {

@@ -28,7 +28,9 @@ struct App::Sink {
     end = true;
     // The reply to our close frame completes the handshake.
     if (s.phase == Session::Phase::kCloseSent) return;
-    // The client closed first: echo its code (RFC 6455 5.5.1).
+    // The client closed first: echo its code (RFC 6455 5.5.1). Its member
+    // leaves at once, without the reconnect grace.
+    s.client_closed = true;
     if (code == ws::close_code::kNoStatus) {
       app.count_close(ws::close_code::kNormal);
       app.shard_.send(s.id, out::frame(ws::kClose, {}));
@@ -67,28 +69,18 @@ void App::on_text(Session& s, std::uint8_t* data, std::size_t len) {
     send_error(s, out::code::kBadRequest, err.message, err.ref);
     return;
   }
-  switch (m.type) {
-    case msg::Type::kPing:
-      scratch_.clear();
-      out::pong_json(scratch_, wall_ms());
-      send_json(s, scratch_);
-      return;
-    case msg::Type::kPresence:
-      send_error(s, out::code::kBadRequest, "presence: rooms are not served yet", m.client_id);
-      return;
-    case msg::Type::kChat:
-      send_error(s, out::code::kBadRequest, "chat: rooms are not served yet", m.client_id);
-      return;
-    case msg::Type::kHistory:
-      send_error(s, out::code::kBadRequest, "history: rooms are not served yet", m.client_id);
-      return;
-    case msg::Type::kSync:
-      send_error(s, out::code::kBadRequest, "sync: rooms are not served yet", m.client_id);
-      return;
-    case msg::Type::kLowerHands:
-      send_error(s, out::code::kBadRequest, "lower_hands: rooms are not served yet", m.client_id);
-      return;
+  if (m.type == msg::Type::kPing) {
+    scratch_.clear();
+    out::pong_json(scratch_, wall_ms());
+    send_json(s, scratch_);
+    return;
   }
+  if (s.entry == nullptr) return;  // refused, closing
+  if (s.queued) {
+    on_queued_message(s, m);
+    return;
+  }
+  on_room_message(s, m);
 }
 
 void App::send_json(Session& s, std::string_view json) { shard_.send(s.id, out::text(json)); }

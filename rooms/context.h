@@ -29,6 +29,14 @@ struct AppStats {
   std::array<Counter, kCountedCloseCodes.size()> closes_sent;
   std::array<Counter, kCountedErrorCodes.size()> errors_sent;
   std::array<Counter, 6> http_errors;  // 400, 401/403, 404/405, 426, 431, other
+  Counter presence_total;      // accepted presence updates
+  Counter deltas_total;        // deltas built (one per room per tick at most)
+  Counter delta_bytes_total;   // bytes of those deltas (each built once, sent to many)
+  Counter syncs_total;
+  Counter slow_clients_total;  // times a session fell behind and stopped getting deltas
+  Counter queued_total;        // sessions that had to wait in a room's queue
+  static constexpr std::uint64_t kTickBoundsUs[] = {50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000};
+  Histogram<std::size(kTickBoundsUs)> tick_us{kTickBoundsUs};  // time spent flushing at tick end
 };
 
 struct Context {

@@ -58,6 +58,13 @@ std::string App::metrics() const {
       {"rollcall_messages_in_total", "WebSocket messages received.", &AppStats::messages_in_total},
       {"rollcall_http_requests_total", "HTTP requests parsed.", &AppStats::http_requests_total},
       {"rollcall_upgrades_total", "WebSocket upgrades accepted.", &AppStats::upgrades_total},
+      {"rollcall_presence_updates_total", "Presence updates accepted.", &AppStats::presence_total},
+      {"rollcall_deltas_total", "Room deltas built (each sent to every member).", &AppStats::deltas_total},
+      {"rollcall_delta_bytes_total", "Bytes of the deltas built.", &AppStats::delta_bytes_total},
+      {"rollcall_syncs_total", "sync messages sent.", &AppStats::syncs_total},
+      {"rollcall_slow_client_events_total", "Sessions that fell behind and skipped deltas.",
+       &AppStats::slow_clients_total},
+      {"rollcall_queued_sessions_total", "Sessions that waited in a room's queue.", &AppStats::queued_total},
   };
   for (const App& a : app) {
     family(out, a.name, "counter", a.help);
@@ -84,6 +91,18 @@ std::string App::metrics() const {
     for (std::uint32_t i = 0; i < g.size(); ++i) sum += ctx_.stats[i].http_errors[c].get();
     fmt::format_to(std::back_inserter(out), "rollcall_http_errors_total{{status=\"{}\"}} {}\n",
                    labels[c], sum);
+  }
+  family(out, "rollcall_tick_flush_seconds", "histogram", "Time spent building and queueing deltas at a tick end.");
+  for (std::uint32_t i = 0; i < g.size(); ++i) {
+    const auto& h = ctx_.stats[i].tick_us;
+    for (std::size_t b = 0; b < h.size(); ++b) {
+      fmt::format_to(std::back_inserter(out), "rollcall_tick_flush_seconds_bucket{{shard=\"{}\",le=\"{}\"}} {}\n", i,
+                     static_cast<double>(h.bound(b)) / 1e6, h.bucket(b));
+    }
+    fmt::format_to(std::back_inserter(out), "rollcall_tick_flush_seconds_bucket{{shard=\"{}\",le=\"+Inf\"}} {}\n", i, h.count());
+    fmt::format_to(std::back_inserter(out), "rollcall_tick_flush_seconds_sum{{shard=\"{}\"}} {}\n", i,
+                   static_cast<double>(h.sum()) / 1e6);
+    fmt::format_to(std::back_inserter(out), "rollcall_tick_flush_seconds_count{{shard=\"{}\"}} {}\n", i, h.count());
   }
   return out;
 }

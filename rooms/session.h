@@ -12,6 +12,9 @@
 
 namespace rc::rooms {
 
+struct Member;
+struct RoomEntry;
+
 enum class Role : std::uint8_t { kStudent, kTeacher };
 
 struct Identity {
@@ -40,9 +43,16 @@ struct Session {
   std::int64_t last_ping_ms = 0;
   std::int64_t close_deadline_ms = 0;  // kCloseSent: give up waiting for the reply
   std::optional<ws::MessageReader> reader;
-  std::string room;
   Identity who;
   std::string session_id;
+  // In a room: admitted (member set) or waiting in its queue.
+  RoomEntry* entry = nullptr;
+  Member* member = nullptr;
+  std::uint32_t room_index = 0;      // position in entry->sessions while admitted
+  std::uint32_t queue_pos_sent = 0;  // last `queued` position sent
+  bool queued = false;
+  bool needs_sync = false;      // fell behind: deltas skipped until it drains
+  bool client_closed = false;   // the client sent the close frame first
 };
 
 }  // namespace rc::rooms

@@ -258,7 +258,10 @@ TEST_F(DecodeTest, HistoryEdges) {
 
 TEST_F(DecodeTest, NotJsonOrNotAnObject) {
   for (const char* bad : {"", " ", "hello", "{", "}", R"({"type":"ping")", R"({"type":"ping",})",
-                          R"({"type" "ping"})", R"({type:"ping"})", R"({'type':'ping'})"}) {
+                          R"({"type" "ping"})", R"({type:"ping"})", R"({'type':'ping'})",
+                          // Found by fuzzing: each once led On-Demand astray.
+                          R"({"type":"presence":.000P001,"extarZZZZZZ"}})", R"({"a":"b":1})",
+                          R"({"type":"ping","a":{"b":1})", R"({"type":"ping","x":0,"y":1}}})"}) {
     EXPECT_FALSE(decode(bad)) << bad;
     EXPECT_FALSE(err_.message.empty());
   }

@@ -1,0 +1,264 @@
+// Rooms on a shard: admission and the capacity queue, presence messages,
+// one delta per room per tick (leading edge for quiet rooms), fan-out of the
+// same frame to every member, slow clients, timers (PROTOCOL 3.1-3.3, 4).
+
+#include <fmt/format.h>
+
+#include "core/log.h"
+#include "protocol/json_writer.h"
+#include "protocol/outbound.h"
+#include "rooms/app.h"
+
+namespace rc::rooms {
+
+void App::list(RoomEntry& e) {
+  if (e.listed) return;
+  e.listed = true;
+  listed_.push_back(&e);
+}
+
+void App::enter_room(Session& s, std::string room_id) {
+  auto it = rooms_.find(room_id);
+  if (it == rooms_.end()) {
+    it = rooms_.emplace(room_id, std::make_unique<RoomEntry>(room_id, room_rules_)).first;
+    shard_.stats().rooms.add();
+  }
+  RoomEntry& e = *it->second;
+  s.entry = &e;
+  const Config& cfg = ctx_.config;
+  const bool has_place = e.room.has_member(s.who.user_id) || s.who.role == Role::kTeacher ||
+                         (e.room.member_count() < cfg.room_capacity && e.queue.empty());
+  if (has_place) {
+    admit(e, s);
+    return;
+  }
+  if (e.queue.size() < cfg.queue_capacity) {
+    s.queued = true;
+    e.queue.push_back(&s);
+    s.queue_pos_sent = static_cast<std::uint32_t>(e.queue.size());
+    scratch_.clear();
+    json::Writer(scratch_).begin_object().field("type", "queued").field("position", s.queue_pos_sent).end_object();
+    send_json(s, scratch_);
+    stats_.queued_total.add();
+    return;
+  }
+  s.entry = nullptr;
+  retire_if_empty(e);
+  send_error(s, out::code::kRoomFull, fmt::format("room {} is full", e.room.id()));
+  close_session(s, ws::close_code::kTryAgain, "room full", true);
+}
+
+void App::admit(RoomEntry& e, Session& s) {
+  s.queued = false;
+  s.member = &e.room.attach(s.who, shard_.now_ms());
+  s.room_index = static_cast<std::uint32_t>(e.sessions.size());
+  e.sessions.push_back(&s);
+  scratch_.clear();
+  json::Writer w(scratch_);
+  w.begin_object()
+      .field("type", "welcome")
+      .field("room", std::string_view(e.room.id()))
+      .field("user_id", std::string_view(s.who.user_id))
+      .field("session_id", std::string_view(s.session_id))
+      .field("role", role_name(s.who.role))
+      .field("tick_ms", ctx_.config.tick_ms)
+      .field("tick", e.room.tick())
+      .key("members");
+  std::string members;
+  e.room.write_members(members);
+  w.raw(members);
+  w.key("chat").begin_object().key("messages").begin_array().end_array();
+  w.field("last_seq", std::uint64_t{0}).field("complete", true).end_object();
+  w.end_object();
+  send_json(s, scratch_);
+  list(e);
+}
+
+void App::admit_from_queue(RoomEntry& e) {
+  const Config& cfg = ctx_.config;
+  while (!e.queue.empty()) {
+    Session& head = *e.queue.front();
+    const bool fits = e.room.member_count() < cfg.room_capacity ||
+                      e.room.has_member(head.who.user_id) || head.who.role == Role::kTeacher;
+    if (!fits) break;
+    e.queue.pop_front();
+    e.queue_moved = true;
+    admit(e, head);
+  }
+  if (e.queue_moved) list(e);
+}
+
+void App::leave_room(Session& s) {
+  if (s.entry == nullptr) return;
+  RoomEntry& e = *s.entry;
+  s.entry = nullptr;
+  if (s.queued) {
+    for (auto it = e.queue.begin(); it != e.queue.end(); ++it) {
+      if (*it == &s) {
+        e.queue.erase(it);
+        break;
+      }
+    }
+    e.queue_moved = true;
+    list(e);
+  } else if (s.member != nullptr) {
+    Session* last = e.sessions.back();
+    e.sessions[s.room_index] = last;
+    last->room_index = s.room_index;
+    e.sessions.pop_back();
+    const std::size_t before = e.room.member_count();
+    e.room.detach(*s.member, s.client_closed, shard_.now_ms());
+    s.member = nullptr;
+    list(e);
+    if (e.room.member_count() < before) admit_from_queue(e);
+  }
+  retire_if_empty(e);
+}
+
+void App::retire_if_empty(RoomEntry& e) {
+  if (e.sessions.empty() && e.queue.empty() && e.room.member_count() == 0) retiring_.push_back(&e);
+}
+
+void App::on_room_message(Session& s, const msg::ClientMessage& m) {
+  RoomEntry& e = *s.entry;
+  switch (m.type) {
+    case msg::Type::kPresence: {
+      Status st = e.room.apply(*s.member, m.presence, shard_.now_ms(), wall_ms());
+      if (!st) {
+        send_error(s, out::code::kBadRequest, st.message(), m.client_id);
+        return;
+      }
+      stats_.presence_total.add();
+      list(e);
+      return;
+    }
+    case msg::Type::kSync:
+      send_sync(e, s);
+      return;
+    case msg::Type::kLowerHands:
+      if (s.who.role != Role::kTeacher) {
+        send_error(s, out::code::kForbidden, "lower_hands: teachers only", m.client_id);
+        return;
+      }
+      e.room.lower_hands();
+      list(e);
+      return;
+    case msg::Type::kChat:
+      send_error(s, out::code::kInternal, "chat is not available on this server yet", m.client_id);
+      return;
+    case msg::Type::kHistory:
+      send_error(s, out::code::kInternal, "history is not available on this server yet", m.client_id);
+      return;
+    case msg::Type::kPing:
+      return;  // answered before
+  }
+}
+
+void App::on_queued_message(Session& s, const msg::ClientMessage& m) {
+  send_error(s, out::code::kForbidden, "waiting in the room's queue", m.client_id);
+}
+
+void App::send_sync(RoomEntry& e, Session& s) {
+  scratch_.clear();
+  e.room.build_sync(scratch_);
+  send_json(s, scratch_);
+  stats_.syncs_total.add();
+}
+
+void App::send_presence(Session& s, const FrameRef& frame) {
+  if (s.needs_sync) return;
+  const std::uint64_t limit = ctx_.config.slow_client_bytes;
+  if (shard_.unsent_bytes(s.id) > limit) {
+    // Presence is never stale and never piles up: skip deltas until the
+    // client drains, then send one sync (on_drained).
+    s.needs_sync = true;
+    shard_.watch_drain(s.id, limit / 2);
+    stats_.slow_clients_total.add();
+    return;
+  }
+  shard_.send(s.id, frame);
+}
+
+void App::on_drained(ConnId id) {
+  Session* s = find(id);
+  if (s == nullptr || !s->needs_sync || s->entry == nullptr || s->member == nullptr) return;
+  s->needs_sync = false;
+  send_sync(*s->entry, *s);
+}
+
+void App::flush(RoomEntry& e) {
+  if (e.room.dirty()) {
+    scratch_.clear();
+    if (e.room.build_delta(scratch_)) {
+      FrameRef frame = out::text(scratch_);
+      for (Session* s : e.sessions) send_presence(*s, frame);
+      e.sent_interval = shard_.tick_number();
+      stats_.deltas_total.add();
+      stats_.delta_bytes_total.add(frame.size());
+    }
+  }
+  if (e.queue_moved) send_queue_positions(e);
+}
+
+void App::send_queue_positions(RoomEntry& e) {
+  e.queue_moved = false;
+  std::uint32_t pos = 0;
+  for (Session* s : e.queue) {
+    ++pos;
+    if (s->queue_pos_sent == pos) continue;
+    s->queue_pos_sent = pos;
+    scratch_.clear();
+    json::Writer(scratch_).begin_object().field("type", "queued").field("position", pos).end_object();
+    send_json(*s, scratch_);
+  }
+}
+
+void App::on_loop_end(std::int64_t) {
+  // Leading edge: a room that sent nothing during the previous tick sends
+  // its first change now; the others wait for the tick end.
+  std::size_t keep = 0;
+  const std::int64_t tick = shard_.tick_number();
+  for (RoomEntry* e : listed_) {
+    if (e->sent_interval < tick - 1 && !e->queue_moved) {
+      e->listed = false;
+      flush(*e);
+    } else {
+      listed_[keep++] = e;
+    }
+  }
+  listed_.resize(keep);
+  for (RoomEntry* e : retiring_) {
+    if (!e->sessions.empty() || !e->queue.empty() || e->room.member_count() != 0) continue;
+    if (e->listed) continue;  // retired after its last delta
+    rooms_.erase(e->room.id());
+    shard_.stats().rooms.sub();
+  }
+  retiring_.clear();
+}
+
+void App::on_tick(std::int64_t now) {
+  const std::int64_t started = monotonic_us();
+  std::vector<RoomEntry*> due;
+  due.swap(listed_);
+  for (RoomEntry* e : due) {
+    e->listed = false;
+    flush(*e);
+    retire_if_empty(*e);
+  }
+  due.clear();
+  listed_.swap(due);  // keep the capacity
+  stats_.tick_us.observe(static_cast<std::uint64_t>(monotonic_us() - started));
+  (void)now;
+}
+
+void App::sweep_rooms(std::int64_t now) {
+  for (auto& [id, e] : rooms_) {
+    if (e->room.sweep(now)) {
+      admit_from_queue(*e);
+      retire_if_empty(*e);
+    }
+    if (e->room.dirty()) list(*e);
+  }
+}
+
+}  // namespace rc::rooms

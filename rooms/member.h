@@ -1,0 +1,48 @@
+#pragma once
+// A member of a room: one user, however many devices (PROTOCOL 3.3).
+
+#include <cstdint>
+#include <string>
+
+#include "protocol/messages.h"
+#include "rooms/session.h"
+
+namespace rc::rooms {
+
+// What clients see of a member. `published` copies of it hold what the last
+// delta told everyone, which is how coalescing finds the net change.
+struct MemberState {
+  double x = 0;
+  double y = 0;
+  std::string emoji;
+  bool hand = false;
+  std::int64_t hand_at_ms = 0;  // wall-clock ms when the hand went up, 0 while down
+  msg::UserStatus status = msg::UserStatus::kOnline;
+  std::string status_text;
+  std::string name;
+  std::uint32_t devices = 0;
+  bool connected = true;
+};
+
+struct Member {
+  std::string user_id;
+  Role role = Role::kStudent;
+  bool may_rename = true;
+  MemberState now;
+  MemberState published;
+  // Joined since the last delta: goes out whole in `joined`.
+  bool is_new = true;
+  // Left since the last delta: goes out in `left`, then is erased. A user who
+  // comes back before that delta is the same member again.
+  bool leaving = false;
+  bool dirty_listed = false;
+  // The status the user chose; `now.status` may be idle/away for inactivity.
+  msg::UserStatus chosen = msg::UserStatus::kOnline;
+  std::int64_t last_activity_ms = 0;  // monotonic
+  std::int64_t grace_until_ms = 0;    // monotonic; 0 = not in reconnect grace
+};
+
+std::string_view status_name(msg::UserStatus s);
+std::string_view role_name(Role r);
+
+}  // namespace rc::rooms

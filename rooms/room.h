@@ -1,0 +1,83 @@
+#pragma once
+// One room's membership and presence, and the coalescing of its changes into
+// one delta per tick (PROTOCOL 3.1 and 3.3). Pure domain logic: no sockets,
+// no clock of its own (times are passed in), so every rule is unit-tested.
+//
+// Owned and used by exactly one shard thread.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "core/status.h"
+#include "protocol/messages.h"
+#include "rooms/member.h"
+#include "rooms/session.h"
+
+namespace rc::rooms {
+
+struct RoomRules {
+  std::int64_t leave_grace_ms = 15000;
+  std::int64_t idle_after_ms = 60000;
+  std::int64_t away_after_ms = 180000;
+};
+
+class Room {
+ public:
+  Room(std::string id, const RoomRules& rules);
+  Room(const Room&) = delete;
+  Room& operator=(const Room&) = delete;
+
+  const std::string& id() const { return id_; }
+  // Distinct users holding a place (reconnect grace included, leavers not).
+  std::size_t member_count() const { return present_; }
+  bool has_member(std::string_view user_id) const;
+  std::uint64_t tick() const { return tick_; }
+
+  // A session of `who` enters: the first one joins the user, a further one
+  // adds a device, one within the reconnect grace restores the member.
+  Member& attach(const Identity& who, std::int64_t now_ms);
+  // A session of m ends. client_closed: the client sent the close frame first
+  // (the member leaves at once when it was the last device); otherwise the
+  // reconnect grace applies.
+  void detach(Member& m, bool client_closed, std::int64_t now_ms);
+
+  // Applies a validated presence update (PROTOCOL 3.2). The only rule left
+  // to check here is who may set `name`; breaking it changes nothing.
+  Status apply(Member& m, const msg::Presence& p, std::int64_t now_ms, std::int64_t wall_ms);
+  // Every raised hand goes down.
+  void lower_hands();
+  // An accepted presence or chat message from m (restores a chosen status).
+  void activity(Member& m, std::int64_t now_ms);
+  // Reconnect-grace expiry and idle/away transitions. Returns true when a
+  // member left (its place is free: the queue may move).
+  bool sweep(std::int64_t now_ms);
+
+  bool dirty() const { return !dirty_.empty(); }
+  // Writes the delta of everything changed since the last one into out (a
+  // whole JSON message) and makes it the published state. Returns false, and
+  // writes nothing, when there is no net change. The tick advances only when
+  // a delta is written.
+  bool build_delta(std::string& out);
+  // The whole member list ("members":[...]) as of now, for welcome and sync.
+  void write_members(std::string& out) const;
+  // A sync message; moves the tick.
+  void build_sync(std::string& out);
+
+ private:
+  void mark(Member& m);
+  void reset_fresh(Member& m, const Identity& who, std::int64_t now_ms);
+  void set_status(Member& m, msg::UserStatus s);
+
+  std::string id_;
+  RoomRules rules_;
+  std::unordered_map<std::string, std::unique_ptr<Member>> members_;
+  std::vector<Member*> dirty_;
+  std::size_t present_ = 0;
+  std::uint64_t tick_ = 0;
+};
+
+}  // namespace rc::rooms

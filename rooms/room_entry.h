@@ -1,0 +1,27 @@
+#pragma once
+// A room as its shard holds it: the domain state (Room) plus the sessions
+// that receive its deltas and the queue of sessions waiting for a place.
+
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <vector>
+
+#include "rooms/room.h"
+#include "rooms/session.h"
+
+namespace rc::rooms {
+
+struct RoomEntry {
+  RoomEntry(std::string id, const RoomRules& rules) : room(std::move(id), rules) {}
+  Room room;
+  std::vector<Session*> sessions;  // admitted sessions, fan-out targets
+  std::deque<Session*> queue;      // FIFO of sessions waiting for a place
+  bool queue_moved = false;        // positions changed since the last `queued` updates
+  bool listed = false;             // on the App's list of rooms with work at tick end
+  // The shard tick interval of the last delta: a room quiet for a whole tick
+  // sends its next change at once (leading edge), a busy one at the tick end.
+  std::int64_t sent_interval = -2;
+};
+
+}  // namespace rc::rooms

@@ -1,0 +1,167 @@
+"""Many clients at once, odd byte boundaries, and garbage: one client never holds up another."""
+
+import asyncio
+import base64
+import os
+import random
+import socket
+import threading
+import time
+
+from conftest import (HOST, OP_TEXT, RawWS, accept_key, frame, http_get, read_response, upgrade_request,
+                      wait_until, ws_connect, ws_ping)
+
+ROOMS = 40
+
+
+def test_many_sessions_across_40_rooms(server):
+    """Two sessions in each of 40 rooms: with 2 shards, most upgrades are handed
+    to the shard that owns the room. Every session answers, and healthz counts them."""
+
+    async def run():
+        opened = await asyncio.gather(*[
+            ws_connect(server.port, f"/ws/rooms/many-{i}?user_id=u{i}-{d}")
+            for i in range(ROOMS) for d in range(2)])
+        try:
+            pongs = await asyncio.gather(*[ws_ping(ws, timeout=5.0) for ws in opened])
+            assert len(pongs) == 2 * ROOMS
+            health = await asyncio.to_thread(server.healthz)
+            assert health["connections"] >= 2 * ROOMS, health
+            # A second round on the same sessions, all in flight at once.
+            await asyncio.gather(*[ws_ping(ws, timeout=5.0) for ws in opened])
+        finally:
+            await asyncio.gather(*[ws.close() for ws in opened], return_exceptions=True)
+        assert all(ws.close_code == 1000 for ws in opened), [ws.close_code for ws in opened]
+
+    asyncio.run(run())
+    assert wait_until(lambda: server.healthz()["connections"] == 0, 3.0), server.healthz()
+
+
+def pipelined_upgrade(port, room):
+    """Upgrade request and a masked ping message in ONE write; returns the pong."""
+    key = base64.b64encode(os.urandom(16)).decode()
+    raw = upgrade_request(f"/ws/rooms/{room}", key=key) + frame(OP_TEXT, b'{"type":"ping"}')
+    deadline = time.monotonic() + 5
+    with socket.create_connection((HOST, port), timeout=5) as sock:
+        sock.sendall(raw)
+        buf = bytearray()
+        resp = read_response(sock, buf, deadline)
+        assert resp.status == 101, resp.describe()
+        assert resp.headers.get("sec-websocket-accept") == accept_key(key)
+        ws = RawWS(sock, buf, resp)
+        return ws.expect("pong", timeout=max(0.1, deadline - time.monotonic()))
+
+
+def test_pipelined_upgrade_and_frame_one_write(server):
+    """Rooms on both shards: the bytes after the head follow the connection,
+    whether it stays on the accepting shard or is handed to the owner."""
+    failures = []
+    for i in range(8):
+        try:
+            pipelined_upgrade(server.port, f"pipelined-{i}")
+        except Exception as e:  # noqa: BLE001 - collect every room's outcome
+            failures.append(f"pipelined-{i}: {e.__class__.__name__}: {e}")
+    assert not failures, failures
+
+
+def test_slow_client_byte_by_byte_does_not_block_others(server):
+    data = frame(OP_TEXT, b'{"type":"ping","pad":"' + b"s" * 40 + b'"}')
+    result = {}
+
+    def slow():
+        try:
+            with RawWS.connect(server.port, "/ws/rooms/slow") as ws:
+                for b in data:
+                    ws.send(bytes([b]))
+                    time.sleep(0.02)
+                result["pong"] = ws.expect("pong")
+        except Exception as e:  # noqa: BLE001 - reported by the main thread
+            result["error"] = e
+
+    t = threading.Thread(target=slow)
+    t.start()
+    try:
+        with RawWS.connect(server.port, "/ws/rooms/slow") as fast, \
+                RawWS.connect(server.port, "/ws/rooms/fast-elsewhere") as other:
+            rounds = 0
+            while t.is_alive() and rounds < 100:
+                for ws in (fast, other):
+                    start = time.monotonic()
+                    ws.ping(timeout=1.0)
+                    assert time.monotonic() - start < 1.0
+                assert http_get(server.port, "/healthz", timeout=1.0).status == 200
+                rounds += 1
+                time.sleep(0.05)
+            assert rounds >= 5, "the slow client finished too fast to prove anything"
+    finally:
+        t.join(10)
+    assert "error" not in result, result.get("error")
+    assert result.get("pong", {}).get("type") == "pong"
+
+
+def test_half_request_head_then_silence(server):
+    stalled = []
+    try:
+        for i in range(5):
+            s = socket.create_connection((HOST, server.port), timeout=5)
+            s.sendall(b"GET /ws/rooms/stall HTTP/1.1\r\nHost: x\r\nUpgr" if i % 2 else b"GE")
+            stalled.append(s)
+        for _ in range(5):
+            assert http_get(server.port, "/healthz", timeout=1.0).status == 200
+            with RawWS.connect(server.port, "/ws/rooms/stall", timeout=1.0) as ws:
+                ws.ping(timeout=1.0)
+    finally:
+        for s in stalled:
+            s.close()
+
+
+def garbage_client(port, rng, kind):
+    """One connection that sends junk and goes away (never waits for an answer long)."""
+    try:
+        with socket.create_connection((HOST, port), timeout=2) as sock:
+            if kind == 0:  # raw junk instead of HTTP
+                sock.sendall(bytes(rng.getrandbits(8) for _ in range(rng.randint(1, 3000))))
+            elif kind == 1:  # a request head cut short
+                head = upgrade_request(f"/ws/rooms/junk-{rng.randint(0, 9)}")
+                sock.sendall(head[:rng.randint(1, len(head) - 1)])
+            else:  # a real session, then junk frames (masked or not) and an abrupt end
+                sock.sendall(upgrade_request(f"/ws/rooms/junk-{rng.randint(0, 9)}"))
+                buf = bytearray()
+                read_response(sock, buf, time.monotonic() + 2)
+                junk = bytes(rng.getrandbits(8) for _ in range(rng.randint(1, 600)))
+                if rng.random() < 0.5:
+                    junk = frame(rng.choice([0, 1, 2, 8, 9, 10]), junk[:rng.randint(0, 200)],
+                                 fin=rng.random() < 0.7) + junk
+                sock.sendall(junk)
+            if rng.random() < 0.5:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    except (OSError, ConnectionError):
+        pass  # the server may close first: that is fine
+
+
+def test_garbage_connections_leave_server_healthy(server):
+    seed = int.from_bytes(os.urandom(4), "big")
+    rng = random.Random(seed)
+    plans = [(random.Random(rng.getrandbits(32)), i % 3) for i in range(200)]
+    threads = [threading.Thread(target=garbage_client, args=(server.port, r, k)) for r, k in plans]
+    for batch in range(0, len(threads), 25):
+        for t in threads[batch:batch + 25]:
+            t.start()
+        for t in threads[batch:batch + 25]:
+            t.join(10)
+    assert server.alive(), f"server died under garbage (seed {seed}); log: {server.log_tail()}"
+    assert http_get(server.port, "/healthz").status == 200, f"seed {seed}"
+    settled = wait_until(lambda: server.healthz()["connections"] == 0, 5.0)
+    assert settled, f"healthz still counts sessions after garbage (seed {seed}): {server.healthz()}"
+    with RawWS.connect(server.port, "/ws/rooms/after-garbage") as ws:
+        ws.ping()
+
+
+def test_bytes_after_close_frame_and_eof_do_not_leak(server):
+    """Sessions that vanish mid-frame are forgotten."""
+    for i in range(20):
+        ws = RawWS.connect(server.port, f"/ws/rooms/vanish-{i % 4}")
+        ws.send(frame(OP_TEXT, b'{"type":"ping"}')[:5])
+        ws.close()
+    assert wait_until(lambda: server.healthz()["connections"] == 0, 5.0), server.healthz()
+

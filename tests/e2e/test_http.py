@@ -1,0 +1,282 @@
+"""PROTOCOL section 1 (HTTP surface) and section 2's pre-upgrade checks."""
+
+import re
+import socket
+import time
+
+import pytest
+
+from conftest import (HOST, RawWS, check_error, http_exchange, http_get, read_response, request,
+                      room_path, upgrade_request)
+
+
+def upgrade(port, path, headers=()):
+    """(response, closed) for an upgrade request on path."""
+    return http_exchange(port, upgrade_request(path, headers))
+
+
+def test_healthz_shape(server):
+    resp = http_get(server.port, "/healthz")
+    assert resp.status == 200, resp.describe()
+    assert resp.headers.get("content-type", "").startswith("application/json")
+    body = resp.json()
+    assert set(body) == {"status", "threads", "connections", "rooms"}, body
+    assert body["status"] == "ok"
+    for key in ("threads", "connections", "rooms"):
+        assert isinstance(body[key], int) and not isinstance(body[key], bool) and body[key] >= 0, body
+    assert body["threads"] == 2  # the fixture runs --threads 2
+
+
+def test_healthz_threads_follow_flag(start_server):
+    srv = start_server({"--threads": 3})
+    assert srv.healthz()["threads"] == 3
+
+
+def test_healthz_counts_open_sessions(server):
+    # Sessions of earlier tests may still be closing.
+    assert _eventually(lambda: server.healthz()["connections"] == 0), server.healthz()
+    with RawWS.connect(server.port, "/ws/rooms/count-a"), RawWS.connect(server.port, "/ws/rooms/count-b"):
+        assert server.healthz()["connections"] == 2
+    assert _eventually(lambda: server.healthz()["connections"] == 0), server.healthz()
+
+
+def _eventually(pred, timeout=3.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+SAMPLE_RE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[a-zA-Z_][a-zA-Z0-9_]*="[^"\\\n]*"'
+                       r'(,[a-zA-Z_][a-zA-Z0-9_]*="[^"\\\n]*")*\})? (\S+)$')
+
+
+def parse_metrics(text):
+    """{family: {"type": t, "help": h, "samples": [(labels, value)]}}; asserts the 0.0.4 syntax."""
+    families = {}
+    for line in text.split("\n")[:-1]:
+        if line.startswith("# HELP "):
+            name, _, help_text = line[7:].partition(" ")
+            assert help_text, f"HELP without text: {line!r}"
+            families.setdefault(name, {"samples": []})["help"] = help_text
+        elif line.startswith("# TYPE "):
+            name, _, kind = line[7:].partition(" ")
+            assert kind in ("counter", "gauge", "histogram", "summary", "untyped"), line
+            fam = families.setdefault(name, {"samples": []})
+            assert not fam["samples"], f"TYPE after samples of {name}"
+            fam["type"] = kind
+        else:
+            m = SAMPLE_RE.match(line)
+            assert m, f"not a metrics sample line: {line!r}"
+            name = m.group(1)
+            assert name in families and "type" in families[name], f"sample {name} without TYPE"
+            value = float(m.group(4))
+            families[name]["samples"].append((m.group(2) or "", value))
+    return families
+
+
+def test_metrics_prometheus_text(server):
+    with RawWS.connect(server.port, "/ws/rooms/metrics-room"):
+        resp = http_get(server.port, "/metrics")
+    assert resp.status == 200, resp.describe()
+    assert resp.headers.get("content-type", "").startswith("text/plain"), resp.headers
+    assert "version=0.0.4" in resp.headers["content-type"], resp.headers
+    text = resp.body.decode("utf-8")
+    assert text.endswith("\n"), "exposition text must end with a newline"
+    families = parse_metrics(text)
+    for name in ("rollcall_connections", "rollcall_sessions", "rollcall_accepted_total"):
+        assert name in families, f"{name} missing from /metrics"
+        assert "help" in families[name] and families[name]["samples"], families[name]
+    assert families["rollcall_connections"]["type"] == "gauge"
+    assert families["rollcall_accepted_total"]["type"] == "counter"
+    for name, fam in families.items():
+        if fam["type"] == "counter":
+            assert all(v >= 0 for _, v in fam["samples"]), name
+    # The session held open above and this request's own connection.
+    assert sum(v for _, v in families["rollcall_sessions"]["samples"]) >= 1
+    assert sum(v for _, v in families["rollcall_connections"]["samples"]) >= 2
+
+
+@pytest.mark.parametrize("path", ["/nope", "/healthz/x", "/api", "/api/nothing", "/ws", "/ws/rooms",
+                                  "/ws/other/r1", "/metricsz"])
+def test_unknown_path_404(server, path):
+    resp, closed = http_exchange(server.port, request("GET", path))
+    check_error(resp, 404, closed)
+
+
+@pytest.mark.parametrize("method,path,allowed", [("POST", "/healthz", "GET"),
+                                                 ("DELETE", "/metrics", "GET"),
+                                                 ("POST", "/ws/rooms/r1", "GET"),
+                                                 ("GET", "/api/tickets", "POST")])
+def test_wrong_method_405_with_allow(server, method, path, allowed):
+    resp, closed = http_exchange(server.port, request(method, path, [("Content-Length", "0")]))
+    check_error(resp, 405, closed)
+    methods = [m.strip() for m in resp.headers.get("allow", "").split(",")]
+    assert allowed in methods, f"Allow: {resp.headers.get('allow')!r}"
+
+
+def test_room_without_upgrade_426(server):
+    resp, closed = http_exchange(server.port, request("GET", "/ws/rooms/r1"))
+    check_error(resp, 426, closed)
+
+
+@pytest.mark.parametrize("room", ["a.b", "a%20b", "x" * 65, "", "a%2Fb", "caf\u00e9"])
+def test_bad_room_id_400(server, room):
+    resp, closed = upgrade(server.port, "/ws/rooms/" + room)
+    check_error(resp, 400, closed)
+
+
+def test_longest_room_id_accepted(server):
+    with RawWS.connect(server.port, "/ws/rooms/" + "Az09_-" * 10 + "abcd") as ws:
+        ws.ping()
+
+
+def test_request_head_over_8k_431(server):
+    raw = request("GET", "/healthz", [("X-Padding", "p" * 9 * 1024)])
+    resp, closed = http_exchange(server.port, raw)
+    check_error(resp, 431, closed)
+
+
+def test_request_head_over_8k_without_end_431(server):
+    """A head that never ends is cut at 8 KiB too, not waited for."""
+    raw = b"GET /healthz HTTP/1.1\r\nX-Padding: " + b"p" * 9 * 1024
+    resp, closed = http_exchange(server.port, raw)
+    check_error(resp, 431, closed)
+
+
+@pytest.mark.parametrize("raw", [b"NONSENSE\r\n\r\n", b"GET\r\n\r\n", b"GET /healthz HTTX/1.1\r\n\r\n",
+                                 b"GET  /healthz HTTP/1.1\r\n\r\n", b"\x16\x03\x01\x02\x00\x01\x00\r\n\r\n"],
+                         ids=["word", "method-only", "bad-version", "double-space", "binary"])
+def test_malformed_request_line_400(server, raw):
+    resp, closed = http_exchange(server.port, raw)
+    check_error(resp, 400, closed)
+
+
+def test_header_without_colon_400(server):
+    raw = b"GET /healthz HTTP/1.1\r\nHost: x\r\nNoColonHere\r\n\r\n"
+    resp, closed = http_exchange(server.port, raw)
+    check_error(resp, 400, closed)
+
+
+def test_keep_alive_two_requests_one_connection(server):
+    deadline = time.monotonic() + 5
+    with socket.create_connection((HOST, server.port), timeout=5) as sock:
+        buf = bytearray()
+        for _ in range(2):
+            sock.sendall(request("GET", "/healthz", close=False))
+            resp = read_response(sock, buf, deadline)
+            assert resp.status == 200, resp.describe()
+            assert resp.json()["status"] == "ok"
+            assert resp.headers.get("connection", "").lower() != "close"
+
+
+def test_keep_alive_pipelined_requests(server):
+    """Two requests in one write are answered in order on the same connection."""
+    deadline = time.monotonic() + 5
+    with socket.create_connection((HOST, server.port), timeout=5) as sock:
+        sock.sendall(request("GET", "/healthz", close=False) + request("GET", "/metrics", close=True))
+        buf = bytearray()
+        first = read_response(sock, buf, deadline)
+        second = read_response(sock, buf, deadline)
+        assert first.status == 200 and first.json()["status"] == "ok", first.describe()
+        assert second.status == 200 and b"rollcall_connections" in second.body, second.describe()
+
+
+def test_error_after_keep_alive_closes(server):
+    """An error answer on a kept-alive connection closes it, whatever came before."""
+    deadline = time.monotonic() + 5
+    with socket.create_connection((HOST, server.port), timeout=5) as sock:
+        buf = bytearray()
+        sock.sendall(request("GET", "/healthz", close=False))
+        assert read_response(sock, buf, deadline).status == 200
+        sock.sendall(request("GET", "/missing", close=False))
+        resp = read_response(sock, buf, deadline)
+        check_error(resp, 404)
+        sock.settimeout(2)
+        assert sock.recv(100) == b"", "connection still open after an error answer"
+
+
+def test_tickets_without_jwt_401(server):
+    raw = request("POST", "/api/tickets", [("Authorization", "Bearer x.y.z"), ("Content-Length", "0")])
+    resp, closed = http_exchange(server.port, raw)
+    check_error(resp, 401, closed)
+
+
+# ---- checks in order: Origin (403), credentials (401), query options (400)
+
+ORIGINS = "http://a.example, https://b.example:8443"
+
+
+@pytest.fixture(scope="module")
+def origin_server(binary, workdir):
+    from conftest import Server
+    srv = Server(binary, workdir, flags={"--allowed-origins": ORIGINS})
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+@pytest.mark.parametrize("origin", ["http://evil.example", "http://a.example.evil",
+                                    "https://b.example", "null"])
+def test_origin_not_listed_403(origin_server, origin):
+    resp, closed = upgrade(origin_server.port, "/ws/rooms/r1", [("Origin", origin)])
+    check_error(resp, 403, closed)
+
+
+@pytest.mark.parametrize("origin", ["http://a.example", "https://b.example:8443", None])
+def test_origin_listed_or_absent_allowed(origin_server, origin):
+    headers = [("Origin", origin)] if origin else []
+    with RawWS.connect(origin_server.port, "/ws/rooms/r1", headers) as ws:
+        ws.ping()
+
+
+def test_origin_checked_before_query(origin_server):
+    resp, closed = upgrade(origin_server.port, room_path("r1", since="abc"), [("Origin", "http://evil")])
+    check_error(resp, 403, closed)
+
+
+def test_upgrade_checked_before_origin_and_query(origin_server):
+    raw = request("GET", room_path("r1", since="abc"), [("Origin", "http://evil")])
+    resp, closed = http_exchange(origin_server.port, raw)
+    check_error(resp, 426, closed)
+
+
+def test_without_allow_anonymous_401(start_server):
+    srv = start_server(anonymous=False)
+    resp, closed = upgrade(srv.port, room_path("r1", user_id="u1", name="Ada"))
+    check_error(resp, 401, closed)
+    resp, closed = upgrade(srv.port, "/ws/rooms/r1")
+    check_error(resp, 401, closed)
+    # Credentials come before query options.
+    resp, closed = upgrade(srv.port, room_path("r1", since="-1"))
+    check_error(resp, 401, closed)
+
+
+@pytest.mark.parametrize("query", [{"user_id": "bad id"}, {"user_id": "u/1"}, {"user_id": "x" * 65},
+                                   {"user_id": ""}, {"user_id": "caf\u00e9"}, {"name": "a\x01b"},
+                                   {"name": "line\nbreak"}, {"name": "del\x7f"}, {"name": ""},
+                                   {"name": "n" * 65}, {"since": "-1"}, {"since": "abc"},
+                                   {"since": ""}, {"since": "1.5"}],
+                         ids=lambda q: repr(q)[:40])
+def test_bad_query_option_400(server, query):
+    resp, closed = upgrade(server.port, room_path("r1", **query))
+    check_error(resp, 400, closed)
+
+
+def test_bad_percent_escape_400(server):
+    resp, closed = upgrade(server.port, "/ws/rooms/r1?user_id=%zz")
+    check_error(resp, 400, closed)
+
+
+def test_invalid_utf8_name_400(server):
+    resp, closed = upgrade(server.port, "/ws/rooms/r1?name=%C3%28")
+    check_error(resp, 400, closed)
+
+
+@pytest.mark.parametrize("query", ["user_id=u.1-_X&name=Ada+Lovelace", "name=%F0%9F%91%8D", "since=0",
+                                   "since=123456789&user_id=" + "u" * 64, "unknown=1"])
+def test_good_query_options_upgrade(server, query):
+    with RawWS.connect(server.port, "/ws/rooms/r1?" + query) as ws:
+        ws.ping()
