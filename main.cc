@@ -6,9 +6,14 @@
 #include <cstdio>
 #include <memory>
 
+#include <chrono>
+#include <thread>
+
 #include "core/config.h"
 #include "core/log.h"
 #include "core/shard.h"
+#include "persist/log_writer.h"
+#include "protocol/jwt.h"
 #include "rooms/app.h"
 #include "rooms/context.h"
 
@@ -26,8 +31,22 @@ sigset_t block_signals() {
   return set;
 }
 
+// Exit statuses: 0 after a clean shutdown, 1 when the server cannot start
+// (port taken, io_uring missing), 2 for bad configuration (flags, key, secret).
+constexpr int kExitStartFailed = 1;
+constexpr int kExitBadConfig = 2;
+
 int run(const rc::Config& cfg) {
   sigset_t signals = block_signals();
+  std::string jwt_secret;
+  if (!cfg.jwt_secret_file.empty()) {
+    rc::Result<std::string> secret = rc::jwt::load_secret(cfg.jwt_secret_file);
+    if (!secret) {
+      RC_ERROR("--jwt-secret-file: {}", secret.status().message());
+      return kExitBadConfig;
+    }
+    jwt_secret = std::move(*secret);
+  }
   rc::ShardOptions base;
   base.bind = cfg.bind;
   base.port = cfg.port;
@@ -40,7 +59,36 @@ int run(const rc::Config& cfg) {
                             rc::limits::http_head_bytes_max + rc::limits::http_body_bytes_max) +
       rc::limits::recv_buffer_bytes);
   rc::ShardGroup group(cfg.threads, base);
-  rc::rooms::Context ctx(cfg, group);
+
+  // The chat log starts first and stops last: shards hand it messages until
+  // they have closed every session.
+  rc::persist::LogOptions log_opts;
+  log_opts.data_dir = cfg.data_dir;
+  log_opts.key_file = cfg.chat_key_file;
+  log_opts.retention = cfg.chat_retention;
+  log_opts.shards = cfg.threads;
+  auto deliver = [&group](std::uint32_t shard, std::unique_ptr<rc::persist::LogReply>&& reply) {
+    rc::Mail m;
+    m.kind = rc::Mail::Kind::kApp;
+    m.app_kind = rc::rooms::kMailLogReply;
+    m.payload = reply.get();
+    // The persistence thread may wait: a full mailbox drains within a loop turn.
+    for (int attempt = 0; attempt < 5000; ++attempt) {
+      if (group.post(shard, std::move(m))) {
+        reply.release();
+        return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return false;
+  };
+  rc::Result<std::unique_ptr<rc::persist::LogWriter>> log = rc::persist::LogWriter::open(log_opts, deliver);
+  if (!log) {
+    RC_ERROR("chat log: {}", log.status().message());
+    return kExitBadConfig;
+  }
+  (*log)->start();
+  rc::rooms::Context ctx(cfg, group, **log, jwt_secret);
   rc::Status st = group.start([&ctx](rc::Shard& shard) -> std::unique_ptr<rc::ShardApp> {
     return std::make_unique<rc::rooms::App>(ctx, shard);
   });
@@ -48,7 +96,8 @@ int run(const rc::Config& cfg) {
     RC_ERROR("cannot start: {}", st.message());
     group.begin_shutdown(rc::monotonic_ms());
     group.join();
-    return 1;
+    (*log)->stop();
+    return kExitStartFailed;
   }
   RC_INFO("listening on {}:{} with {} shard thread(s), tick {} ms", cfg.bind, cfg.port, cfg.threads,
           cfg.tick_ms);
@@ -58,6 +107,7 @@ int run(const rc::Config& cfg) {
           cfg.shutdown_grace_s);
   group.begin_shutdown(rc::monotonic_ms() + std::int64_t{cfg.shutdown_grace_s} * 1000);
   group.join();
+  (*log)->stop();
   RC_INFO("all sessions closed; exiting");
   return 0;
 }

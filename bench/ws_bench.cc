@@ -28,8 +28,8 @@ std::vector<std::uint8_t> masked_text_frame() {
       "\"hand\":true,\"status\":\"busy\"}";
   json.resize(kPayloadBytes, ' ');
   const std::array<std::uint8_t, 4> key = {0x37, 0xfa, 0x21, 0x3d};
-  std::vector<std::uint8_t> frame = {0x81, static_cast<std::uint8_t>(0x80 | kPayloadBytes), key[0],
-                                     key[1], key[2], key[3]};
+  std::vector<std::uint8_t> frame = {
+      0x81, static_cast<std::uint8_t>(0x80 | kPayloadBytes), key[0], key[1], key[2], key[3]};
   for (std::size_t i = 0; i < json.size(); ++i) {
     frame.push_back(static_cast<std::uint8_t>(json[i]) ^ key[i % 4]);
   }
@@ -84,7 +84,8 @@ void BM_MessageReader100(benchmark::State& state) {
     benchmark::DoNotOptimize(consumed);
     benchmark::ClobberMemory();
   }
-  if (sink.texts != static_cast<std::size_t>(state.iterations())) state.SkipWithError("the reader rejected the frame");
+  if (sink.texts != static_cast<std::size_t>(state.iterations()))
+    state.SkipWithError("the reader rejected the frame");
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * pristine.size()));
 }
 BENCHMARK(BM_MessageReader100);
@@ -105,7 +106,8 @@ void BM_BuildFrame100(benchmark::State& state) {
   const std::string payload(kPayloadBytes, 'j');
   std::vector<std::uint8_t> out(rc::ws::kServerHeaderBytesMax + kPayloadBytes);
   for (auto _ : state) {
-    const std::size_t header = rc::ws::write_server_header(out.data(), rc::ws::kText, payload.size());
+    const std::size_t header =
+        rc::ws::write_server_header(out.data(), rc::ws::kText, payload.size());
     std::memcpy(out.data() + header, payload.data(), payload.size());
     benchmark::DoNotOptimize(out.data());
     benchmark::ClobberMemory();

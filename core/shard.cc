@@ -609,6 +609,12 @@ struct Shard::Impl {
     k->streaming = true;
     ConnId id = id_of(k, slot);
     app->on_adopt(id, m.payload);
+    if (k->state == Conn::kHandoff) {
+      // Passed on again (a ticket redeemed here for a room owned elsewhere).
+      k->input = m.input;
+      finish_handoff(k, slot);
+      return;
+    }
     if (lookup(id) != k || k->state != Conn::kOpen) {
       std::free(m.input.data);
       return;

@@ -2,8 +2,8 @@
 
 #include <simdjson.h>
 
+#include <cstring>
 #include <string_view>
-#include <utility>
 
 #include "core/assert.h"
 #include "protocol/utf8.h"
@@ -18,7 +18,7 @@ namespace {
 namespace od = simdjson::ondemand;
 
 // Every key the protocol gives a meaning to, whatever the message type. Which
-// of them a given type reads is decided by the per-type readers below.
+// of them a given type reads is decided by MessageReader::member.
 enum class Key : std::uint8_t {
   kUnknown,
   kType,
@@ -35,8 +35,9 @@ enum class Key : std::uint8_t {
   kLimit,
 };
 
-constexpr const char* kKeyNames[] = {"",     "type", "x",    "y",         "emoji",  "hand", "status",
-                                     "status_text", "name", "text", "client_id", "before", "limit"};
+constexpr const char* kKeyNames[] = {"",     "type",   "x",         "y",      "emoji",
+                                     "hand", "status", "status_text", "name", "text",
+                                     "client_id", "before", "limit"};
 static_assert(sizeof(kKeyNames) / sizeof(kKeyNames[0]) == static_cast<int>(Key::kLimit) + 1);
 
 constexpr std::uint16_t bit(Key k) { return static_cast<std::uint16_t>(1u << static_cast<int>(k)); }
@@ -48,6 +49,15 @@ constexpr std::uint16_t kPresenceKeys = bit(Key::kType) | bit(Key::kX) | bit(Key
 constexpr std::uint16_t kChatKeys = bit(Key::kType) | bit(Key::kText) | bit(Key::kClientId);
 constexpr std::uint16_t kHistoryKeys = bit(Key::kType) | bit(Key::kBefore) | bit(Key::kLimit);
 constexpr std::uint16_t kBareKeys = bit(Key::kType);
+
+constexpr std::uint16_t keys_of(msg::Type type) {
+  switch (type) {
+    case msg::Type::kPresence: return kPresenceKeys;
+    case msg::Type::kChat: return kChatKeys;
+    case msg::Type::kHistory: return kHistoryKeys;
+    default: return kBareKeys;
+  }
+}
 
 // Dispatches on length first: most keys are rejected or matched after one
 // comparison of a few bytes.
@@ -78,17 +88,6 @@ Key key_of(std::string_view k) {
   }
 }
 
-// A broken rule, as static text: failing costs no allocation until the caller
-// copies it into a DecodeError.
-struct Problem {
-  Key field = Key::kUnknown;   // kUnknown: the problem is with the message as a whole
-  const char* what = nullptr;  // nullptr: no problem
-  explicit operator bool() const { return what != nullptr; }
-};
-
-constexpr Problem kOk{};
-constexpr Problem kMalformed{Key::kUnknown, "malformed JSON"};
-
 bool type_of(std::string_view s, msg::Type& type) {
   if (s == "presence") type = msg::Type::kPresence;
   else if (s == "chat") type = msg::Type::kChat;
@@ -100,11 +99,83 @@ bool type_of(std::string_view s, msg::Type& type) {
   return true;
 }
 
+// A broken rule, as static text: failing costs no allocation until the caller
+// copies it into a DecodeError.
+struct Problem {
+  Key field = Key::kUnknown;   // kUnknown: the problem is with the message as a whole
+  const char* what = nullptr;  // nullptr: no problem
+  explicit operator bool() const { return what != nullptr; }
+};
+
+constexpr Problem kOk{};
+constexpr Problem kMalformed{Key::kUnknown, "malformed JSON"};
+
+// ---- strings
+
+constexpr std::uint64_t kOnes = 0x0101010101010101ull;
+constexpr std::uint64_t kHighs = 0x8080808080808080ull;
+constexpr std::uint64_t has_byte(std::uint64_t w, std::uint8_t b) {
+  const std::uint64_t x = w ^ (kOnes * b);
+  return (x - kOnes) & ~x & kHighs;  // nonzero iff some byte of w is b
+}
+
+// The text of JSON strings. A string without escapes (nearly every key and
+// most values) is viewed in place in the message; one with escapes is
+// unescaped into a buffer of the decoder's, which start() empties before each
+// pass over the message (a pass unescapes at most the message's length).
+class Strings {
+ public:
+  Strings(od::parser& parser, std::uint8_t* buffer) : parser_(parser), buffer_(buffer) {}
+  void start() { next_ = buffer_; }
+
+  // `raw` points just past an opening quote that stage 1 has matched with a
+  // closing one inside the message, so the scan stops inside the message; its
+  // 8-byte reads may look up to 7 bytes further, into the padding.
+  bool text(od::raw_json_string raw, std::string_view& out) {
+    const char* begin = raw.raw();
+    const char* p = begin;
+    for (;; p += 8) {
+      std::uint64_t w;
+      std::memcpy(&w, p, 8);
+      if (has_byte(w, '"') | has_byte(w, '\\')) break;
+    }
+    while (*p != '"' && *p != '\\') ++p;
+    if (*p == '"') {
+      out = std::string_view(begin, static_cast<std::size_t>(p - begin));
+      return true;
+    }
+    return !parser_.unescape(raw, next_).get(out);  // checks every escape
+  }
+
+  bool key(od::field& field, std::string_view& out) { return text(field.key(), out); }
+
+  bool value(od::value& v, std::string_view& out) {
+    od::raw_json_string raw;
+    return !v.get_raw_json_string().get(raw) && text(raw, out);
+  }
+
+ private:
+  od::parser& parser_;
+  std::uint8_t* const buffer_;
+  std::uint8_t* next_ = nullptr;
+};
+
+// One step of iterating an object: the member's field, used in place, and its
+// key's text; nullptr if either is malformed. (Copying the field out of the
+// step's result costs GCC a store-forwarding stall per member.)
+od::field* open_member(simdjson::simdjson_result<od::field>& member, Strings& strings,
+                       std::string_view& name) {
+  if (member.error()) return nullptr;
+  od::field& field = member.value_unsafe();
+  return strings.key(field, name) ? &field : nullptr;
+}
+
 // Checks that a value the message type does not use is well-formed JSON.
 // On-Demand would skip it by counting brackets alone and so accept `[1 2]`,
-// `tru` or `01`; walking it costs a little, and only when a client sends
-// fields the protocol does not define.
-Problem check_ignored(od::value v, std::size_t depth_left) {
+// `tru` or `01`, and skipping malformed text can carry it past the last token
+// into the padding. Walking the value costs a little, and only when a client
+// sends members the protocol does not define.
+Problem check_ignored(od::value v, Strings& strings, std::size_t depth_left) {
   od::json_type type;
   if (v.type().get(type)) return kMalformed;
   switch (type) {
@@ -115,7 +186,7 @@ Problem check_ignored(od::value v, std::size_t depth_left) {
       for (auto element : array) {
         od::value child;
         if (element.get(child)) return kMalformed;
-        if (Problem p = check_ignored(child, depth_left - 1)) return p;
+        if (Problem p = check_ignored(child, strings, depth_left - 1)) return p;
       }
       return kOk;
     }
@@ -124,10 +195,10 @@ Problem check_ignored(od::value v, std::size_t depth_left) {
       if (depth_left == 0) return {Key::kUnknown, "an ignored field nests too deep"};
       if (v.get_object().get(object)) return kMalformed;
       for (auto member : object) {
-        od::field field;
         std::string_view key;
-        if (std::move(member).get(field) || field.unescaped_key().get(key)) return kMalformed;
-        if (Problem p = check_ignored(field.value(), depth_left - 1)) return p;
+        od::field* field = open_member(member, strings, key);
+        if (!field) return kMalformed;
+        if (Problem p = check_ignored(field->value(), strings, depth_left - 1)) return p;
       }
       return kOk;
     }
@@ -136,8 +207,8 @@ Problem check_ignored(od::value v, std::size_t depth_left) {
       return v.get_number().get(number) ? kMalformed : kOk;
     }
     case od::json_type::string: {
-      std::string_view s;  // unescaping checks the escapes
-      return v.get_string().get(s) ? kMalformed : kOk;
+      std::string_view s;
+      return strings.value(v, s) ? kOk : kMalformed;
     }
     case od::json_type::boolean: {
       bool b;
@@ -151,13 +222,79 @@ Problem check_ignored(od::value v, std::size_t depth_left) {
   return kMalformed;
 }
 
-// ---- field readers: each reads one value of the JSON type PROTOCOL 3.2 gives it
+// ---- reading the members of one message
 
-Problem read_string(Key key, od::value& v, std::string_view& s) {
-  return v.get_string().get(s) ? Problem{key, "must be a string"} : kOk;
+// Reads the members of a message object into `out`, knowing the type (set by
+// type()), and enforces the rules of PROTOCOL 3.2 on them. Every value it is
+// given is consumed: On-Demand never skips a value the reader has seen, or
+// malformed text after it could pass unseen.
+class MessageReader {
+ public:
+  MessageReader(Strings& strings, const DecodeLimits& lim, msg::ClientMessage& out)
+      : strings_(strings), lim_(lim), out_(out) {}
+
+  bool typed() const { return typed_; }
+  Problem type(od::value& v);
+  void restart() { seen_ = 0; }  // before reading the members again from the first
+  Problem member(Key key, od::value& v);
+  Problem finish();
+
+ private:
+  Problem read_string(Key key, od::value& v, std::string_view& s);
+  Problem read_unit(Key key, od::value& v, double& out);
+  Problem read_status(od::value& v);
+  Problem read_name(od::value& v);
+  Problem read_presence(Key key, od::value& v);
+  Problem read_chat(Key key, od::value& v);
+  Problem read_history(Key key, od::value& v);
+  Problem capture_client_id(od::value& v);
+
+  Strings& strings_;
+  const DecodeLimits& lim_;
+  msg::ClientMessage& out_;
+  std::uint16_t seen_ = 0;
+  bool typed_ = false;
+};
+
+Problem MessageReader::type(od::value& v) {
+  std::string_view s;
+  if (!strings_.value(v, s)) return {Key::kType, "must be a string"};
+  if (!type_of(s, out_.type)) return {Key::kType, "unknown message type"};
+  typed_ = true;
+  seen_ |= bit(Key::kType);
+  return kOk;
 }
 
-Problem read_unit(Key key, od::value& v, double& out) {
+Problem MessageReader::member(Key key, od::value& v) {
+  if (!(keys_of(out_.type) & bit(key))) {
+    // Not a member of this type: `client_id` is kept when usable (for error
+    // refs), anything else only has to be JSON.
+    if (key == Key::kClientId) return capture_client_id(v);
+    return check_ignored(v, strings_, unknown_value_depth_max);
+  }
+  if (seen_ & bit(key)) return {key, "appears more than once"};
+  seen_ |= bit(key);
+  switch (out_.type) {
+    case msg::Type::kPresence: return read_presence(key, v);
+    case msg::Type::kChat: return read_chat(key, v);
+    case msg::Type::kHistory: return read_history(key, v);
+    default: return type(v);  // the only key of a bare type; type() consumes it
+  }
+}
+
+Problem MessageReader::finish() {
+  if (out_.type == msg::Type::kChat) {
+    if (!(seen_ & bit(Key::kText))) return {Key::kText, "missing"};
+    if (out_.chat.has_client_id) out_.client_id = out_.chat.client_id;
+  }
+  return kOk;
+}
+
+Problem MessageReader::read_string(Key key, od::value& v, std::string_view& s) {
+  return strings_.value(v, s) ? kOk : Problem{key, "must be a string"};
+}
+
+Problem MessageReader::read_unit(Key key, od::value& v, double& out) {
   double d;
   // The negated test also catches NaN, should a parser ever produce one.
   if (v.get_double().get(d) || !(d >= 0.0 && d <= 1.0)) return {key, "must be a number in [0,1]"};
@@ -165,27 +302,10 @@ Problem read_unit(Key key, od::value& v, double& out) {
   return kOk;
 }
 
-Problem read_client_id(od::value& v, std::string_view& out) {
-  if (Problem p = read_string(Key::kClientId, v, out)) return p;
-  if (out.size() > limits::client_id_bytes_max) return {Key::kClientId, "longer than 64 bytes"};
-  return kOk;
-}
-
-// `client_id` on a message type that does not define it: kept when usable
-// (for error refs), otherwise ignored like any unknown field.
-Problem capture_client_id(od::value& v, std::string_view& out) {
-  od::json_type type;
-  if (v.type().get(type)) return kMalformed;
-  if (type != od::json_type::string) return check_ignored(v, unknown_value_depth_max);
-  std::string_view s;
-  if (v.get_string().get(s)) return kMalformed;
-  if (s.size() <= limits::client_id_bytes_max) out = s;
-  return kOk;
-}
-
-Problem read_status(od::value& v, msg::UserStatus& status) {
+Problem MessageReader::read_status(od::value& v) {
   std::string_view s;
   if (Problem p = read_string(Key::kStatus, v, s)) return p;
+  msg::UserStatus& status = out_.presence.status;
   if (s == "online") status = msg::UserStatus::kOnline;
   else if (s == "away") status = msg::UserStatus::kAway;
   else if (s == "busy") status = msg::UserStatus::kBusy;
@@ -193,18 +313,19 @@ Problem read_status(od::value& v, msg::UserStatus& status) {
   return kOk;
 }
 
-Problem read_name(od::value& v, std::string_view& name) {
+Problem MessageReader::read_name(od::value& v) {
   std::string_view s;
   if (Problem p = read_string(Key::kName, v, s)) return p;
   s = utf8::trim(s);
   if (s.empty()) return {Key::kName, "empty after trimming"};
   if (s.size() > limits::name_bytes_max) return {Key::kName, "longer than 64 bytes"};
   if (utf8::has_control(s)) return {Key::kName, "contains a control character"};
-  name = s;
+  out_.presence.name = s;
   return kOk;
 }
 
-Problem read_presence_field(Key key, od::value& v, msg::Presence& p) {
+Problem MessageReader::read_presence(Key key, od::value& v) {
+  msg::Presence& p = out_.presence;
   switch (key) {
     case Key::kX:
       p.has |= msg::Presence::kHasX;
@@ -221,137 +342,106 @@ Problem read_presence_field(Key key, od::value& v, msg::Presence& p) {
       return v.get_bool().get(p.hand) ? Problem{key, "must be true or false"} : kOk;
     case Key::kStatus:
       p.has |= msg::Presence::kHasStatus;
-      return read_status(v, p.status);
-    case Key::kStatusText: {
+      return read_status(v);
+    case Key::kStatusText:
       p.has |= msg::Presence::kHasStatusText;
       if (Problem e = read_string(key, v, p.status_text)) return e;
       p.status_text = utf8::trim(p.status_text);
       return utf8::count_code_points(p.status_text) > limits::status_text_chars_max
                  ? Problem{key, "longer than 100 characters"}
                  : kOk;
-    }
     case Key::kName:
       p.has |= msg::Presence::kHasName;
-      return read_name(v, p.name);
+      return read_name(v);
     default:
-      return kOk;  // not a key of this type: read_members never passes one
+      return type(v);
   }
 }
 
-Problem read_chat_field(Key key, od::value& v, const DecodeLimits& lim, msg::Chat& chat) {
+Problem MessageReader::read_chat(Key key, od::value& v) {
+  msg::Chat& chat = out_.chat;
   switch (key) {
-    case Key::kText: {
+    case Key::kText:
       if (Problem e = read_string(key, v, chat.text)) return e;
       chat.text = utf8::trim(chat.text);
       if (chat.text.empty()) return {key, "empty after trimming"};
-      if (utf8::count_code_points(chat.text) > lim.chat_chars_max) {
+      if (utf8::count_code_points(chat.text) > lim_.chat_chars_max) {
         return {key, "longer than the server's chat limit"};
       }
       return kOk;
-    }
     case Key::kClientId:
       chat.has_client_id = true;
-      return read_client_id(v, chat.client_id);
+      if (Problem e = read_string(key, v, chat.client_id)) return e;
+      return chat.client_id.size() > limits::client_id_bytes_max
+                 ? Problem{key, "longer than 64 bytes"}
+                 : kOk;
     default:
-      return kOk;  // not a key of this type: read_members never passes one
+      return type(v);
   }
 }
 
-Problem read_history_field(Key key, od::value& v, msg::History& h) {
+Problem MessageReader::read_history(Key key, od::value& v) {
   std::uint64_t n;
   switch (key) {
     case Key::kBefore:
       if (v.get_uint64().get(n) || n == 0) return {key, "must be a positive integer"};
-      h.before = n;
+      out_.history.before = n;
       return kOk;
     case Key::kLimit:
       if (v.get_uint64().get(n) || n < 1 || n > limits::history_limit_max) {
         return {key, "must be an integer from 1 to 200"};
       }
-      h.limit = static_cast<std::uint32_t>(n);
+      out_.history.limit = static_cast<std::uint32_t>(n);
       return kOk;
     default:
-      return kOk;  // not a key of this type: read_members never passes one
+      return type(v);
   }
 }
 
-// Walks every member of the message object once. Keys in `owned` (the ones
-// the message type defines) go to read(key, value) at most once each; any
-// other key is checked as ignored JSON, except that a usable `client_id` is
-// kept for error refs.
-template <typename Read>
-Problem read_members(od::object& object, std::uint16_t owned, msg::ClientMessage& out,
-                     Read&& read) {
-  std::uint16_t seen = 0;
-  for (auto member : object) {
-    od::field field;
-    std::string_view name;
-    if (std::move(member).get(field) || field.unescaped_key().get(name)) return kMalformed;
-    const Key key = key_of(name);
-    if (owned & bit(key)) {
-      if (seen & bit(key)) return {key, "appears more than once"};
-      seen |= bit(key);
-      if (key == Key::kType) {
-        // Already read by find_type, but consumed again: On-Demand must never
-        // skip a value here, or malformed text after it could pass unseen.
-        std::string_view type;
-        if (field.value().get_string().get(type)) return kMalformed;
-        continue;
-      }
-      if (Problem p = read(key, field.value())) return p;
-    } else if (key == Key::kClientId) {
-      if (Problem p = capture_client_id(field.value(), out.client_id)) return p;
-    } else {
-      if (Problem p = check_ignored(field.value(), unknown_value_depth_max)) return p;
-    }
-  }
+Problem MessageReader::capture_client_id(od::value& v) {
+  od::json_type type;
+  if (v.type().get(type)) return kMalformed;
+  if (type != od::json_type::string) return check_ignored(v, strings_, unknown_value_depth_max);
+  std::string_view s;
+  if (!strings_.value(v, s)) return kMalformed;
+  if (s.size() <= limits::client_id_bytes_max) out_.client_id = s;
   return kOk;
 }
 
-// The first of the two passes: find `type`, which decides how every other
-// member is read. Clients put it first, so this usually reads one member.
-// Members before it are checked, not skipped: skipping malformed JSON can
-// carry On-Demand past the last token into the padding, whose bytes would
-// then decide which error is reported.
-Problem find_type(od::object& object, msg::Type& type) {
+// The first pass over the members. Until `type` is found, members are only
+// checked as JSON. If `type` is the first member (as every client we know
+// sends it), the members after it are read in this same pass; otherwise
+// `again` asks the caller for a second pass, now that the type is known.
+Problem first_pass(od::object& object, Strings& strings, MessageReader& reader, bool& again) {
+  bool first = true;
   for (auto member : object) {
-    od::field field;
     std::string_view name;
-    if (std::move(member).get(field) || field.unescaped_key().get(name)) return kMalformed;
-    if (name != "type") {
-      if (Problem p = check_ignored(field.value(), unknown_value_depth_max)) return p;
-      continue;
+    od::field* field = open_member(member, strings, name);
+    if (!field) return kMalformed;
+    const Key key = key_of(name);
+    if (reader.typed()) {
+      if (Problem p = reader.member(key, field->value())) return p;
+    } else if (key == Key::kType) {
+      if (Problem p = reader.type(field->value())) return p;
+      if (!first) {
+        again = true;
+        return kOk;
+      }
+    } else {
+      if (Problem p = check_ignored(field->value(), strings, unknown_value_depth_max)) return p;
     }
-    std::string_view s;
-    if (field.value().get_string().get(s)) return {Key::kType, "must be a string"};
-    return type_of(s, type) ? kOk : Problem{Key::kType, "unknown message type"};
+    first = false;
   }
-  return {Key::kType, "missing"};
+  return reader.typed() ? kOk : Problem{Key::kType, "missing"};
 }
 
-Problem read_message(od::object& object, const DecodeLimits& lim, msg::ClientMessage& out) {
-  switch (out.type) {
-    case msg::Type::kPresence:
-      return read_members(object, kPresenceKeys, out, [&](Key key, od::value& v) {
-        return read_presence_field(key, v, out.presence);
-      });
-    case msg::Type::kChat: {
-      Problem p = read_members(object, kChatKeys, out, [&](Key key, od::value& v) {
-        return read_chat_field(key, v, lim, out.chat);
-      });
-      if (p) return p;
-      if (out.chat.text.empty()) return {Key::kText, "missing"};
-      if (out.chat.has_client_id) out.client_id = out.chat.client_id;
-      return kOk;
-    }
-    case msg::Type::kHistory:
-      return read_members(object, kHistoryKeys, out, [&](Key key, od::value& v) {
-        return read_history_field(key, v, out.history);
-      });
-    case msg::Type::kSync:
-    case msg::Type::kPing:
-    case msg::Type::kLowerHands:
-      return read_members(object, kBareKeys, out, [](Key, od::value&) { return kOk; });
+Problem second_pass(od::object& object, Strings& strings, MessageReader& reader) {
+  reader.restart();
+  for (auto member : object) {
+    std::string_view name;
+    od::field* field = open_member(member, strings, name);
+    if (!field) return kMalformed;
+    if (Problem p = reader.member(key_of(name), field->value())) return p;
   }
   return kOk;
 }
@@ -359,7 +449,13 @@ Problem read_message(od::object& object, const DecodeLimits& lim, msg::ClientMes
 }  // namespace
 
 struct Decoder::Impl {
-  explicit Impl(std::size_t bytes_max) : parser(bytes_max), capacity(bytes_max) {
+  explicit Impl(std::size_t bytes_max)
+      : parser(bytes_max),
+        // A pass unescapes at most the message's bytes; simdjson's unescaper
+        // may write one block (<= the padding) past the end of what it returns.
+        unescaped(new std::uint8_t[bytes_max + 2 * padding()]),
+        strings(parser, unescaped.get()),
+        capacity(bytes_max) {
     // Allocating here, at start-up, is what keeps decode() allocation-free:
     // iterate() only allocates when a document exceeds the capacity.
     const simdjson::error_code e = parser.allocate(bytes_max);
@@ -371,6 +467,8 @@ struct Decoder::Impl {
   std::string_view find_ref();
 
   od::parser parser;
+  std::unique_ptr<std::uint8_t[]> unescaped;
+  Strings strings;
   od::document doc;
   std::size_t capacity;
   bool doc_live = false;  // doc holds an indexed message that find_ref may rewind
@@ -388,13 +486,17 @@ Problem Decoder::Impl::decode(const std::uint8_t* data, std::size_t len, const D
   simdjson::error_code e = doc.get_object().get(object);
   if (e == simdjson::INCORRECT_TYPE) return {Key::kUnknown, "not a JSON object"};
   if (e) return kMalformed;
-  if (Problem p = find_type(object, out.type)) return p;
-
-  // Rewinding (rather than resetting the object) also rewinds the parser's
-  // string buffer, which holds one pass's unescaped strings, not two.
-  doc.rewind();
-  if (doc.get_object().get(object)) return kMalformed;
-  if (Problem p = read_message(object, lim, out)) return p;
+  MessageReader reader(strings, lim, out);
+  bool again = false;
+  strings.start();
+  if (Problem p = first_pass(object, strings, reader, again)) return p;
+  if (again) {
+    doc.rewind();
+    strings.start();
+    if (doc.get_object().get(object)) return kMalformed;
+    if (Problem p = second_pass(object, strings, reader)) return p;
+  }
+  if (Problem p = reader.finish()) return p;
   // The object is fully read, so the only token left, if any, follows it.
   if (doc.current_location().error() != simdjson::OUT_OF_BOUNDS) {
     return {Key::kUnknown, "content after the object"};
@@ -402,24 +504,24 @@ Problem Decoder::Impl::decode(const std::uint8_t* data, std::size_t len, const D
   return kOk;
 }
 
-// Error path only: looks for a usable `client_id` anywhere before the point
-// where the message stops being readable, so the error can carry it as `ref`.
+// Error path only: looks for a usable `client_id` among the members up to the
+// first one that is not well-formed, so the error can carry it as `ref`.
 std::string_view Decoder::Impl::find_ref() {
   if (!doc_live || !doc.is_alive()) return {};
   doc.rewind();
+  strings.start();
   od::object object;
   if (doc.get_object().get(object)) return {};
   for (auto member : object) {
-    od::field field;
     std::string_view name;
-    if (std::move(member).get(field) || field.unescaped_key().get(name)) return {};
-    if (name != "client_id") {
-      if (check_ignored(field.value(), unknown_value_depth_max)) return {};  // as in find_type
-      continue;
+    od::field* field = open_member(member, strings, name);
+    if (!field) return {};
+    if (name == "client_id") {
+      std::string_view id;
+      if (!strings.value(field->value(), id) || id.size() > limits::client_id_bytes_max) return {};
+      return id;
     }
-    std::string_view id;
-    if (field.value().get_string().get(id) || id.size() > limits::client_id_bytes_max) return {};
-    return id;
+    if (check_ignored(field->value(), strings, unknown_value_depth_max)) return {};
   }
   return {};
 }

@@ -14,18 +14,18 @@ namespace {
 // below, which keeps the rules readable instead of hiding them in magic
 // numbers.
 enum ByteClass : std::uint8_t {
-  kAscii,       // 00..7F
-  kCont80,      // 80..8F  continuation, also the only 2nd byte allowed after F4
-  kCont90,      // 90..9F  continuation, allowed after ED (not after E0 / F4)
-  kContA0,      // A0..BF  continuation, allowed after E0 / F0 (not after ED / F4)
-  kInvalid,     // C0, C1 (overlong 2-byte leads), F5..FF (beyond U+10FFFF)
-  kLead2,       // C2..DF
-  kLeadE0,      // E0: 2nd byte A0..BF, else overlong
-  kLead3,       // E1..EC, EE, EF
-  kLeadED,      // ED: 2nd byte 80..9F, else a surrogate
-  kLeadF0,      // F0: 2nd byte 90..BF, else overlong
-  kLead4,       // F1..F3
-  kLeadF4,      // F4: 2nd byte 80..8F, else beyond U+10FFFF
+  kAscii,    // 00..7F
+  kCont80,   // 80..8F  continuation, also the only 2nd byte allowed after F4
+  kCont90,   // 90..9F  continuation, allowed after ED (not after E0 / F4)
+  kContA0,   // A0..BF  continuation, allowed after E0 / F0 (not after ED / F4)
+  kInvalid,  // C0, C1 (overlong 2-byte leads), F5..FF (beyond U+10FFFF)
+  kLead2,    // C2..DF
+  kLeadE0,   // E0: 2nd byte A0..BF, else overlong
+  kLead3,    // E1..EC, EE, EF
+  kLeadED,   // ED: 2nd byte 80..9F, else a surrogate
+  kLeadF0,   // F0: 2nd byte 90..BF, else overlong
+  kLead4,    // F1..F3
+  kLeadF4,   // F4: 2nd byte 80..8F, else beyond U+10FFFF
   kClassCount,
 };
 
@@ -65,21 +65,27 @@ constexpr std::array<std::uint8_t, 256> make_classes() {
   return classes;
 }
 
+// One line per rule: these two read as the table they build.
+// clang-format off
+// The state after the first byte of a sequence.
+constexpr std::uint8_t lead_state(std::uint8_t cls) {
+  switch (cls) {
+    case kAscii: return kAccept;
+    case kLead2: return kNeed1;
+    case kLeadE0: return kAfterE0;
+    case kLead3: return kNeed2;
+    case kLeadED: return kAfterED;
+    case kLeadF0: return kAfterF0;
+    case kLead4: return kNeed3;
+    case kLeadF4: return kAfterF4;
+    default: return kReject;
+  }
+}
+
 constexpr std::uint8_t transition(std::uint8_t state, std::uint8_t cls) {
   const bool any_cont = cls == kCont80 || cls == kCont90 || cls == kContA0;
   switch (state) {
-    case kAccept:
-      switch (cls) {
-        case kAscii: return kAccept;
-        case kLead2: return kNeed1;
-        case kLeadE0: return kAfterE0;
-        case kLead3: return kNeed2;
-        case kLeadED: return kAfterED;
-        case kLeadF0: return kAfterF0;
-        case kLead4: return kNeed3;
-        case kLeadF4: return kAfterF4;
-        default: return kReject;
-      }
+    case kAccept: return lead_state(cls);
     case kNeed1: return any_cont ? kAccept : kReject;
     case kNeed2: return any_cont ? kNeed1 : kReject;
     case kNeed3: return any_cont ? kNeed2 : kReject;
@@ -90,13 +96,16 @@ constexpr std::uint8_t transition(std::uint8_t state, std::uint8_t cls) {
     default: return kReject;
   }
 }
+// clang-format on
 
 constexpr std::size_t kTableSize = std::size_t{kStateCount} * std::size_t{kClassCount};
 
 constexpr std::array<std::uint8_t, kTableSize> make_transitions() {
   std::array<std::uint8_t, kTableSize> table{};
   for (std::uint8_t s = 0; s < kStateCount; ++s) {
-    for (std::uint8_t c = 0; c < kClassCount; ++c) table[s * std::size_t{kClassCount} + c] = transition(s, c);
+    for (std::uint8_t c = 0; c < kClassCount; ++c) {
+      table[s * std::size_t{kClassCount} + c] = transition(s, c);
+    }
   }
   return table;
 }
@@ -138,7 +147,9 @@ inline bool is_trimmed_space(char c) {
 
 }  // namespace
 
-bool valid(std::string_view s) { return run(kAccept, s) == kAccept; }
+bool valid(std::string_view s) {
+  return run(kAccept, s) == kAccept;
+}
 
 std::size_t count_code_points(std::string_view s) {
   // A code point starts at every byte that is not a continuation byte
@@ -183,6 +194,8 @@ bool Validator::feed(std::string_view piece) {
   return state_ != kReject;
 }
 
-bool Validator::finish() const { return state_ == kAccept; }
+bool Validator::finish() const {
+  return state_ == kAccept;
+}
 
 }  // namespace rc::utf8

@@ -25,7 +25,9 @@ static_assert(limits::ws_frame_header_bytes_max == 2 + 8 + kMaskKeyBytes);
 static_assert(limits::ws_close_reason_bytes_max + kCloseCodeBytes ==
               limits::ws_control_payload_bytes_max);
 
-bool is_control(std::uint8_t opcode) { return (opcode & 0x08) != 0; }
+bool is_control(std::uint8_t opcode) {
+  return (opcode & 0x08) != 0;
+}
 
 bool is_known_opcode(std::uint8_t opcode) {
   return opcode == kContinuation || opcode == kText || opcode == kBinary || opcode == kClose ||
@@ -166,8 +168,7 @@ MessageReader::Event MessageReader::next(std::uint8_t* data, std::size_t len) {
 }
 
 MessageReader::Event MessageReader::on_frame(const Frame& frame, std::size_t consumed) {
-  const std::string_view payload(reinterpret_cast<const char*>(frame.payload),
-                                 frame.payload_bytes);
+  const std::string_view payload(reinterpret_cast<const char*>(frame.payload), frame.payload_bytes);
   switch (frame.opcode) {
     case kPing:
       return Event{.kind = EventKind::kPing, .consumed = consumed, .view = payload};
@@ -187,8 +188,7 @@ MessageReader::Event MessageReader::on_frame(const Frame& frame, std::size_t con
 // message fails at its first bad fragment) and copied into the reassembly
 // buffer.
 MessageReader::Event MessageReader::on_data_frame(const Frame& frame, std::size_t consumed) {
-  const std::string_view payload(reinterpret_cast<const char*>(frame.payload),
-                                 frame.payload_bytes);
+  const std::string_view payload(reinterpret_cast<const char*>(frame.payload), frame.payload_bytes);
   if (frame.opcode == kText && frame.fin) {
     if (!utf8::valid(payload)) return fail(close_code::kInvalidPayload, "text is not UTF-8");
     return Event{.kind = EventKind::kText,
@@ -278,8 +278,7 @@ std::size_t server_header_bytes(std::size_t payload_bytes) {
   return kServerHeaderBytesMax;
 }
 
-std::size_t write_server_header(std::uint8_t* out, std::uint8_t opcode,
-                                std::size_t payload_bytes) {
+std::size_t write_server_header(std::uint8_t* out, std::uint8_t opcode, std::size_t payload_bytes) {
   RC_ASSERT(is_known_opcode(opcode) && opcode != kContinuation);
   RC_ASSERT(!is_control(opcode) || payload_bytes <= limits::ws_control_payload_bytes_max);
   out[0] = static_cast<std::uint8_t>(kFinBit | opcode);
@@ -321,8 +320,8 @@ std::string accept_key(std::string_view client_key) {
   input.reserve(client_key.size() + kGuid.size());
   input.append(client_key).append(kGuid);
   unsigned char digest[20];
-  const int sha_rc = mbedtls_sha1_ret(reinterpret_cast<const unsigned char*>(input.data()),
-                                      input.size(), digest);
+  const int sha_rc =
+      mbedtls_sha1_ret(reinterpret_cast<const unsigned char*>(input.data()), input.size(), digest);
   RC_ASSERT(sha_rc == 0);
   unsigned char encoded[29];  // 4 * ceil(20 / 3) = 28 characters + NUL
   std::size_t encoded_bytes = 0;

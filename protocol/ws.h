@@ -115,7 +115,7 @@ concept MessageSink = requires(S& sink, std::uint8_t* data, std::size_t bytes,
   // A valid close frame; code is 1005 when its payload was empty. The reader
   // then stops: answering with a close frame is the caller's business.
   sink.on_close(code, view);
-  // The session must be closed with close_code; reason is short static text.
+  // The session must be closed with `code`; the reason is short static text.
   // The reader then stops.
   sink.on_error(code, view);
 };
@@ -191,7 +191,7 @@ class MessageReader {
   std::size_t assembly_capacity_bytes_ = 0;  // allocated, padding included
   std::unique_ptr<std::uint8_t[]> assembly_;
   utf8::Validator validator_;
-  bool assembling_ = false;      // a fragmented text message is in progress
+  bool assembling_ = false;        // a fragmented text message is in progress
   bool text_in_assembly_ = false;  // the last kText event points into assembly_
   Phase phase_ = Phase::kOpen;
 };

@@ -11,7 +11,8 @@ App::App(Context& ctx, Shard& shard)
     : ctx_(ctx),
       shard_(shard),
       stats_(ctx.stats[shard.index()]),
-      decoder_(ctx.config.max_message_bytes) {
+      decoder_(ctx.config.max_message_bytes),
+      tickets_(shard.index()) {
   room_rules_.leave_grace_ms = std::int64_t{ctx.config.leave_grace_s} * 1000;
   room_rules_.idle_after_ms = std::int64_t{ctx.config.idle_after_s} * 1000;
   room_rules_.away_after_ms = std::int64_t{ctx.config.away_after_s} * 1000;
@@ -70,19 +71,20 @@ void App::on_closed(ConnId id, CloseReason why) {
 }
 
 void App::on_adopt(ConnId id, void* payload) {
-  auto* h = static_cast<UpgradeHandoff*>(payload);
-  if (id != 0) {
-    Session* s = add_session(id);
+  std::unique_ptr<UpgradeHandoff> h(static_cast<UpgradeHandoff*>(payload));
+  if (id == 0) return;  // the shard could not take the connection
+  Session* s = add_session(id);
+  if (h->redeem) {
+    redeem_ticket(*s, std::move(h));
+  } else {
     accept_upgrade(*s, *h);
   }
-  delete h;
 }
-
-void App::on_mail(Mail&) {}
 
 
 void App::on_sweep(std::int64_t now) {
   sweep_rooms(now);
+  tickets_.sweep(now);
   const std::int64_t timeout_ms = std::int64_t{ctx_.config.session_timeout_s} * 1000;
   const std::int64_t ping_ms = std::min<std::int64_t>(30000, timeout_ms / 3);
   // Iterate over a copy of the pointers: closing a session removes it.
@@ -108,15 +110,10 @@ void App::on_sweep(std::int64_t now) {
 }
 
 void App::on_shutdown(std::int64_t) {
+  // Chat already handed to the log is committed and broadcast first
+  // (PROTOCOL 6); later chat gets SHUTTING_DOWN.
   shutting_down_ = true;
-  std::vector<Session*> all(sessions_);
-  for (Session* s : all) {
-    if (s->phase == Session::Phase::kOpen) {
-      close_session(*s, ws::close_code::kGoingAway, "server shutting down", true);
-    } else if (s->phase == Session::Phase::kHttp) {
-      end_session(*s);
-    }
-  }
+  if (appends_in_flight_ == 0) close_all_for_shutdown();
 }
 
 void App::end_session(Session& s) {

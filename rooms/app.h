@@ -21,11 +21,14 @@
 #include "core/shard.h"
 #include "protocol/http.h"
 #include "protocol/json_decode.h"
+#include "protocol/jwt.h"
 #include "rooms/context.h"
 #include "rooms/room_entry.h"
 #include "rooms/session.h"
+#include "rooms/tickets.h"
 
 #include <memory>
+#include <optional>
 #include <unordered_map>
 
 namespace rc::rooms {
@@ -65,7 +68,15 @@ class App final : public ShardApp {
   std::size_t on_http(Session& s, std::uint8_t* data, std::size_t len);
   // Sends an HTTP answer; with close, closes the connection after it.
   void answer(Session& s, const std::string& response, bool close);
+  // ---- identity (app_auth.cc)
   std::size_t on_room_request(Session& s, const http::Request& req, std::string_view room);
+  void on_ticket_request(Session& s, const http::Request& req);
+  // Verifies `Authorization: Bearer`; on failure answers 401 and returns nullopt.
+  std::optional<jwt::Claims> bearer_claims(Session& s, const http::Request& req);
+  void redeem_ticket(Session& s, std::unique_ptr<UpgradeHandoff> h);
+  // Sends the upgrade on to the shard owning the room, or accepts it here.
+  void route_upgrade(Session& s, std::unique_ptr<UpgradeHandoff> h);
+  void reject(Session& s, int status, std::string_view code, std::string_view message);
   void accept_upgrade(Session& s, UpgradeHandoff& h);
   std::string healthz() const;
   std::string metrics() const;
@@ -84,6 +95,7 @@ class App final : public ShardApp {
   void count_error(std::string_view code);
 
   // ---- rooms (app_room.cc)
+  RoomEntry& room_entry(const std::string& room_id);
   // A session that passed the upgrade: admit it, queue it or refuse it.
   void enter_room(Session& s, std::string room_id);
   void admit(RoomEntry& e, Session& s);
@@ -100,6 +112,22 @@ class App final : public ShardApp {
   void retire_if_empty(RoomEntry& e);
   void sweep_rooms(std::int64_t now_ms);
 
+  // ---- chat (app_chat.cc)
+  void request_open(RoomEntry& e);
+  void on_log_reply(persist::LogReply& r);
+  void on_opened(persist::Opened& o);
+  void on_committed(persist::Committed& c);
+  void on_read(persist::ReadResult& r);
+  void on_chat(RoomEntry& e, Session& s, const msg::ClientMessage& m);
+  void on_history(RoomEntry& e, Session& s, const msg::ClientMessage& m);
+  bool take_chat_token(Member& m);
+  // The welcome, now (chat from the room's memory) or after a log read (since=S beyond it).
+  void send_welcome_or_resume(RoomEntry& e, Session& s);
+  // msgs: a deque or vector of persist::ChatMessage; those from index `first` go out.
+  template <typename Messages>
+  void send_welcome(RoomEntry& e, Session& s, const Messages& msgs, std::size_t first, bool complete);
+  void close_all_for_shutdown();
+
   Context& ctx_;
   Shard& shard_;
   AppStats& stats_;
@@ -109,10 +137,13 @@ class App final : public ShardApp {
   std::string scratch_;
   std::vector<Session*> sessions_;
   RoomRules room_rules_;
+  TicketStore tickets_;
   std::unordered_map<std::string, std::unique_ptr<RoomEntry>> rooms_;
   std::vector<RoomEntry*> listed_;
   std::vector<RoomEntry*> retiring_;
   bool shutting_down_ = false;
+  bool shutdown_closed_ = false;
+  std::uint64_t appends_in_flight_ = 0;  // chat handed to the log, not yet answered
 };
 
 }  // namespace rc::rooms

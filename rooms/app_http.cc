@@ -10,7 +10,6 @@
 #include "protocol/outbound.h"
 #include "protocol/route.h"
 #include "rooms/app.h"
-#include "rooms/owner.h"
 
 namespace rc::rooms {
 namespace {
@@ -88,7 +87,7 @@ std::size_t App::on_http(Session& s, std::uint8_t* data, std::size_t len) {
              close);
       return close ? len : request_bytes;
     case http::Route::Tickets:
-      answer(s, http::error_response(401, "UNAUTHORIZED", "ticket issuing needs a JWT secret"), true);
+      on_ticket_request(s, req);
       return len;
     case http::Route::Static:
       answer(s, http::error_response(404, "NOT_FOUND", "no such asset"), true);
@@ -97,51 +96,6 @@ std::size_t App::on_http(Session& s, std::uint8_t* data, std::size_t len) {
       return on_room_request(s, req, routed.room);
   }
   return len;
-}
-
-std::size_t App::on_room_request(Session& s, const http::Request& req, std::string_view room) {
-  if (ctx_.group.shutting_down()) {
-    answer(s, http::error_response(503, "SHUTTING_DOWN", "the server is shutting down"), true);
-    return req.head_bytes;
-  }
-  // Credentials come before query options (PROTOCOL 1). Tokens and tickets
-  // are verified by the identity layer; until a JWT secret is configured only
-  // anonymous sessions exist.
-  const bool has_credentials = req.has_header("authorization") ||
-                               req.query.find("ticket=") != std::string_view::npos;
-  if (has_credentials || !ctx_.config.allow_anonymous) {
-    stats_.http_errors[1].add();
-    answer(s, http::error_response(401, "UNAUTHORIZED", "missing or invalid credentials"), true);
-    return req.head_bytes;
-  }
-  Result<http::UpgradeQuery> q = http::parse_upgrade_query(req.query);
-  if (!q) {
-    stats_.http_errors[0].add();
-    answer(s, http::error_response(400, "BAD_REQUEST", q.status().message()), true);
-    return req.head_bytes;
-  }
-  auto* h = new UpgradeHandoff();
-  h->room.assign(room);
-  h->who.user_id = q->has_user_id ? q->user_id : "anon-" + random_.token(9);
-  h->who.name = q->has_name ? q->name : h->who.user_id;
-  h->who.role = Role::kStudent;
-  h->who.may_rename = true;
-  h->accept_key = ws::accept_key(req.header("sec-websocket-key"));
-  h->since = q->since;
-  h->has_since = q->has_since;
-  stats_.upgrades_total.add();
-  std::uint32_t owner = owner_shard(room, ctx_.group.size());
-  if (owner == shard_.index()) {
-    accept_upgrade(s, *h);
-    delete h;
-    return req.head_bytes;
-  }
-  // The session continues on the owner's thread; this shard forgets it.
-  shard_.set_app_data(s.id, nullptr);
-  shard_.handoff(s.id, owner, h);
-  s.phase = Session::Phase::kHttp;
-  remove_session(&s);
-  return req.head_bytes;
 }
 
 void App::accept_upgrade(Session& s, UpgradeHandoff& h) {
@@ -154,6 +108,8 @@ void App::accept_upgrade(Session& s, UpgradeHandoff& h) {
   s.phase = Session::Phase::kOpen;
   s.reader.emplace(ctx_.config.max_message_bytes, limits::read_padding_bytes);
   s.who = std::move(h.who);
+  s.has_since = h.has_since;
+  s.since = h.since;
   s.session_id = random_.token(12);
   s.last_ping_ms = shard_.now_ms();
   shard_.stats().sessions.add();

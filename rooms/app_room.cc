@@ -17,14 +17,25 @@ void App::list(RoomEntry& e) {
   listed_.push_back(&e);
 }
 
-void App::enter_room(Session& s, std::string room_id) {
+RoomEntry& App::room_entry(const std::string& room_id) {
   auto it = rooms_.find(room_id);
   if (it == rooms_.end()) {
     it = rooms_.emplace(room_id, std::make_unique<RoomEntry>(room_id, room_rules_)).first;
     shard_.stats().rooms.add();
+    request_open(*it->second);
   }
-  RoomEntry& e = *it->second;
+  return *it->second;
+}
+
+void App::enter_room(Session& s, std::string room_id) {
+  RoomEntry& e = room_entry(room_id);
   s.entry = &e;
+  if (!e.chat_ready) {
+    // The room's chat state is on its way from the log; the welcome waits.
+    s.opening = true;
+    e.opening.push_back(&s);
+    return;
+  }
   const Config& cfg = ctx_.config;
   const bool has_place = e.room.has_member(s.who.user_id) || s.who.role == Role::kTeacher ||
                          (e.room.member_count() < cfg.room_capacity && e.queue.empty());
@@ -53,25 +64,8 @@ void App::admit(RoomEntry& e, Session& s) {
   s.member = &e.room.attach(s.who, shard_.now_ms());
   s.room_index = static_cast<std::uint32_t>(e.sessions.size());
   e.sessions.push_back(&s);
-  scratch_.clear();
-  json::Writer w(scratch_);
-  w.begin_object()
-      .field("type", "welcome")
-      .field("room", std::string_view(e.room.id()))
-      .field("user_id", std::string_view(s.who.user_id))
-      .field("session_id", std::string_view(s.session_id))
-      .field("role", role_name(s.who.role))
-      .field("tick_ms", ctx_.config.tick_ms)
-      .field("tick", e.room.tick())
-      .key("members");
-  std::string members;
-  e.room.write_members(members);
-  w.raw(members);
-  w.key("chat").begin_object().key("messages").begin_array().end_array();
-  w.field("last_seq", std::uint64_t{0}).field("complete", true).end_object();
-  w.end_object();
-  send_json(s, scratch_);
   list(e);
+  send_welcome_or_resume(e, s);
 }
 
 void App::admit_from_queue(RoomEntry& e) {
@@ -92,7 +86,10 @@ void App::leave_room(Session& s) {
   if (s.entry == nullptr) return;
   RoomEntry& e = *s.entry;
   s.entry = nullptr;
-  if (s.queued) {
+  if (s.opening) {
+    std::erase(e.opening, &s);
+    s.opening = false;
+  } else if (s.queued) {
     for (auto it = e.queue.begin(); it != e.queue.end(); ++it) {
       if (*it == &s) {
         e.queue.erase(it);
@@ -116,7 +113,9 @@ void App::leave_room(Session& s) {
 }
 
 void App::retire_if_empty(RoomEntry& e) {
-  if (e.sessions.empty() && e.queue.empty() && e.room.member_count() == 0) retiring_.push_back(&e);
+  if (e.sessions.empty() && e.queue.empty() && e.opening.empty() && e.room.member_count() == 0) {
+    retiring_.push_back(&e);
+  }
 }
 
 void App::on_room_message(Session& s, const msg::ClientMessage& m) {
@@ -144,10 +143,10 @@ void App::on_room_message(Session& s, const msg::ClientMessage& m) {
       list(e);
       return;
     case msg::Type::kChat:
-      send_error(s, out::code::kInternal, "chat is not available on this server yet", m.client_id);
+      on_chat(e, s, m);
       return;
     case msg::Type::kHistory:
-      send_error(s, out::code::kInternal, "history is not available on this server yet", m.client_id);
+      on_history(e, s, m);
       return;
     case msg::Type::kPing:
       return;  // answered before
@@ -155,7 +154,9 @@ void App::on_room_message(Session& s, const msg::ClientMessage& m) {
 }
 
 void App::on_queued_message(Session& s, const msg::ClientMessage& m) {
-  send_error(s, out::code::kForbidden, "waiting in the room's queue", m.client_id);
+  send_error(s, out::code::kForbidden,
+             s.opening ? "the room is opening: wait for the welcome" : "waiting in the room's queue",
+             m.client_id);
 }
 
 void App::send_sync(RoomEntry& e, Session& s) {
@@ -166,7 +167,7 @@ void App::send_sync(RoomEntry& e, Session& s) {
 }
 
 void App::send_presence(Session& s, const FrameRef& frame) {
-  if (s.needs_sync) return;
+  if (s.needs_sync || !s.welcomed) return;
   const std::uint64_t limit = ctx_.config.slow_client_bytes;
   if (shard_.unsent_bytes(s.id) > limit) {
     // Presence is never stale and never piles up: skip deltas until the
@@ -182,6 +183,7 @@ void App::send_presence(Session& s, const FrameRef& frame) {
 void App::on_drained(ConnId id) {
   Session* s = find(id);
   if (s == nullptr || !s->needs_sync || s->entry == nullptr || s->member == nullptr) return;
+  if (!s->welcomed) return;
   s->needs_sync = false;
   send_sync(*s->entry, *s);
 }
@@ -228,7 +230,10 @@ void App::on_loop_end(std::int64_t) {
   }
   listed_.resize(keep);
   for (RoomEntry* e : retiring_) {
-    if (!e->sessions.empty() || !e->queue.empty() || e->room.member_count() != 0) continue;
+    if (!e->sessions.empty() || !e->queue.empty() || !e->opening.empty() ||
+        e->room.member_count() != 0) {
+      continue;
+    }
     if (e->listed) continue;  // retired after its last delta
     rooms_.erase(e->room.id());
     shard_.stats().rooms.sub();
@@ -253,6 +258,7 @@ void App::on_tick(std::int64_t now) {
 
 void App::sweep_rooms(std::int64_t now) {
   for (auto& [id, e] : rooms_) {
+    if (!e->chat_ready && !e->open_requested) request_open(*e);
     if (e->room.sweep(now)) {
       admit_from_queue(*e);
       retire_if_empty(*e);

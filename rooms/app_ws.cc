@@ -76,7 +76,7 @@ void App::on_text(Session& s, std::uint8_t* data, std::size_t len) {
     return;
   }
   if (s.entry == nullptr) return;  // refused, closing
-  if (s.queued) {
+  if (s.queued || s.opening || !s.welcomed) {
     on_queued_message(s, m);
     return;
   }

@@ -10,6 +10,7 @@
 #include "core/config.h"
 #include "core/metrics.h"
 #include "core/shard.h"
+#include "persist/chat_log.h"
 
 namespace rc::rooms {
 
@@ -35,15 +36,25 @@ struct AppStats {
   Counter syncs_total;
   Counter slow_clients_total;  // times a session fell behind and stopped getting deltas
   Counter queued_total;        // sessions that had to wait in a room's queue
+  Counter chat_accepted_total;   // chat messages handed to the log
+  Counter chat_broadcast_total;  // committed chat messages broadcast
+  Counter chat_rate_limited_total;
+  Counter slow_consumers_total;  // sessions closed 1008 for unsent chat over --max-outbound-bytes
   static constexpr std::uint64_t kTickBoundsUs[] = {50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000};
   Histogram<std::size(kTickBoundsUs)> tick_us{kTickBoundsUs};  // time spent flushing at tick end
 };
 
+// Mail::app_kind of the chat log's replies (payload: persist::LogReply*).
+inline constexpr std::uint32_t kMailLogReply = 1;
+
 struct Context {
   const Config& config;
   ShardGroup& group;
+  persist::ChatLog& log;
+  std::string jwt_secret;  // empty: no token is accepted
   std::unique_ptr<AppStats[]> stats;
-  Context(const Config& c, ShardGroup& g) : config(c), group(g), stats(new AppStats[g.size()]) {}
+  Context(const Config& c, ShardGroup& g, persist::ChatLog& l, std::string secret)
+      : config(c), group(g), log(l), jwt_secret(std::move(secret)), stats(new AppStats[g.size()]) {}
 };
 
 }  // namespace rc::rooms

@@ -40,6 +40,9 @@ struct Member {
   msg::UserStatus chosen = msg::UserStatus::kOnline;
   std::int64_t last_activity_ms = 0;  // monotonic
   std::int64_t grace_until_ms = 0;    // monotonic; 0 = not in reconnect grace
+  // Chat token bucket (per user and room): --chat-rate per second, burst twice that.
+  double chat_tokens = -1;            // < 0: not started (starts full)
+  std::int64_t chat_refill_ms = 0;
 };
 
 std::string_view status_name(msg::UserStatus s);

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "persist/chat_log.h"
 #include "rooms/room.h"
 #include "rooms/session.h"
 
@@ -22,6 +23,15 @@ struct RoomEntry {
   // The shard tick interval of the last delta: a room quiet for a whole tick
   // sends its next change at once (leading edge), a busy one at the tick end.
   std::int64_t sent_interval = -2;
+
+  // ---- chat: the log is asked for the room's last seq and newest messages
+  // when the room is created; sessions wait in `opening` until it answers.
+  bool chat_ready = false;
+  bool open_requested = false;
+  std::vector<Session*> opening;
+  std::uint64_t last_seq = 0;
+  std::deque<persist::ChatMessage> recent;  // newest --history-on-join messages, ascending
+  bool recent_complete = true;  // `recent` holds every retained message
 };
 
 }  // namespace rc::rooms

@@ -24,13 +24,17 @@ struct Identity {
   bool may_rename = true;  // anonymous, or a token without a name claim
 };
 
-// What travels with a connection to the shard that owns its room.
+// What travels with a connection to another shard: to the one that issued
+// its ticket (redeem, identity still unknown), then to the one owning its room.
 struct UpgradeHandoff {
   std::string room;
   Identity who;
   std::string accept_key;
   std::uint64_t since = 0;
   bool has_since = false;
+  bool redeem = false;     // `ticket` must be redeemed first
+  std::string ticket;
+  std::string raw_query;   // redeem: query options are checked after the credentials
 };
 
 struct Session {
@@ -51,6 +55,11 @@ struct Session {
   std::uint32_t room_index = 0;      // position in entry->sessions while admitted
   std::uint32_t queue_pos_sent = 0;  // last `queued` position sent
   bool queued = false;
+  bool welcomed = false;        // has its welcome: deltas and chat may follow
+  bool opening = false;         // waiting for the room's chat state before its welcome
+  bool awaiting_resume = false; // welcome waits for the log's answer to since=S
+  bool has_since = false;
+  std::uint64_t since = 0;
   bool needs_sync = false;      // fell behind: deltas skipped until it drains
   bool client_closed = false;   // the client sent the close frame first
 };

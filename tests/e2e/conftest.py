@@ -17,6 +17,7 @@ something else, so the tests stay valid once rooms are served.
 import asyncio
 import base64
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -76,8 +77,8 @@ def start_server(binary, workdir):
     """A factory for servers with other flags; each is stopped after the test."""
     started = []
 
-    def start(flags=None, anonymous=True, env=None, wait=True):
-        srv = Server(binary, workdir, flags=flags, anonymous=anonymous, env=env)
+    def start(flags=None, anonymous=True, env=None, wait=True, port=None):
+        srv = Server(binary, workdir, flags=flags, anonymous=anonymous, env=env, port=port)
         started.append(srv)
         srv.start(wait=wait)
         return srv
@@ -459,6 +460,14 @@ def upgrade_request(path, headers=(), key=None):
     return request("GET", path, list(upgrade_headers(key)) + list(headers), close=False)
 
 
+_room_counter = itertools.count(1)
+
+
+def unique_room(prefix="room"):
+    """A room name no other test uses (rooms keep state between tests once served)."""
+    return f"{prefix}-{next(_room_counter)}-{os.urandom(3).hex()}"
+
+
 def room_path(room, **query):
     from urllib.parse import urlencode
     return f"/ws/rooms/{room}" + ("?" + urlencode(query) if query else "")
@@ -501,6 +510,7 @@ class RawWS:
         self.buf = bytearray(leftover)
         self.response = response
         self.auto_pong = True
+        self.close_sent = False
         self.frames = []  # every frame received, in order
 
     @classmethod
@@ -522,7 +532,16 @@ class RawWS:
             sock.close()
             raise
 
-    def close(self):
+    def close(self, polite=True):
+        """Ends the session; polite sends a close frame first (unless one was
+        sent already), so the rooms layer sees a client close, not a drop."""
+        if polite and not self.close_sent:
+            try:
+                self.sock.settimeout(0.5)
+                self.sock.sendall(frame(OP_CLOSE, close_payload(1000)))
+            except OSError:
+                pass
+        self.close_sent = True
         try:
             self.sock.shutdown(socket.SHUT_RDWR)
         except OSError:
@@ -538,6 +557,8 @@ class RawWS:
     def send(self, data):
         self.sock.settimeout(5.0)
         self.sock.sendall(data)
+        if parse_frame(data) and data[0] & 0x0F == OP_CLOSE:
+            self.close_sent = True
 
     def send_json(self, obj):
         self.send(text_frame(obj))
@@ -620,6 +641,7 @@ class RawWS:
                 self.send(frame(OP_CLOSE, close_payload(code) if code else b""))
             except OSError:
                 pass
+        self.close_sent = True  # no close frame after the server's one unless asked
         return code, before
 
     def expect_eof(self, timeout=3.0):

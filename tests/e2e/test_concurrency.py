@@ -41,8 +41,8 @@ def pipelined_upgrade(port, room):
     """Upgrade request and a masked ping message in ONE write; returns the pong."""
     key = base64.b64encode(os.urandom(16)).decode()
     raw = upgrade_request(f"/ws/rooms/{room}", key=key) + frame(OP_TEXT, b'{"type":"ping"}')
-    deadline = time.monotonic() + 5
-    with socket.create_connection((HOST, port), timeout=5) as sock:
+    deadline = time.monotonic() + 2
+    with socket.create_connection((HOST, port), timeout=2) as sock:
         sock.sendall(raw)
         buf = bytearray()
         resp = read_response(sock, buf, deadline)
@@ -97,6 +97,22 @@ def test_slow_client_byte_by_byte_does_not_block_others(server):
         t.join(10)
     assert "error" not in result, result.get("error")
     assert result.get("pong", {}).get("type") == "pong"
+
+
+def test_upgrade_head_in_small_pieces(server):
+    """A request head split at every awkward place (inside CRLF CRLF too) still upgrades."""
+    key = base64.b64encode(os.urandom(16)).decode()
+    raw = upgrade_request("/ws/rooms/pieces", key=key)
+    deadline = time.monotonic() + 5
+    with socket.create_connection((HOST, server.port), timeout=5) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for i in range(0, len(raw), 7):
+            sock.sendall(raw[i:i + 7])
+            time.sleep(0.003)
+        buf = bytearray()
+        resp = read_response(sock, buf, deadline)
+        assert resp.status == 101, resp.describe()
+        RawWS(sock, buf, resp).ping()
 
 
 def test_half_request_head_then_silence(server):
@@ -162,6 +178,6 @@ def test_bytes_after_close_frame_and_eof_do_not_leak(server):
     for i in range(20):
         ws = RawWS.connect(server.port, f"/ws/rooms/vanish-{i % 4}")
         ws.send(frame(OP_TEXT, b'{"type":"ping"}')[:5])
-        ws.close()
+        ws.close(polite=False)
     assert wait_until(lambda: server.healthz()["connections"] == 0, 5.0), server.healthz()
 

@@ -6,11 +6,11 @@ import os
 import pytest
 
 from conftest import (OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT, RawWS, close_payload, frame,
-                      http_exchange, mask_bytes, text_frame, upgrade_request)
+                      http_exchange, mask_bytes, text_frame, unique_room, upgrade_request)
 
 
-def session(server, room="framing"):
-    return RawWS.connect(server.port, f"/ws/rooms/{room}")
+def session(server, room=None):
+    return RawWS.connect(server.port, f"/ws/rooms/{room or unique_room('framing')}")
 
 
 def assert_closed_with(ws, code, timeout=3.0):
@@ -33,6 +33,16 @@ def test_handshake_accept_key_rfc_example(server):
         ws.ping()
     with session(server) as ws:
         ws.ping()
+
+
+@pytest.mark.parametrize("connection,upgrade", [("keep-alive, Upgrade", "websocket"), ("upgrade", "WebSocket"),
+                                                ("Upgrade,keep-alive", "websocket")])
+def test_handshake_header_variants_accepted(server, connection, upgrade):
+    """Browsers send "Connection: keep-alive, Upgrade" (Firefox); tokens are case-insensitive."""
+    raw = upgrade_request("/ws/rooms/hs").replace(b"Connection: Upgrade", f"Connection: {connection}".encode())
+    raw = raw.replace(b"Upgrade: websocket", f"Upgrade: {upgrade}".encode())
+    resp, _ = http_exchange(server.port, raw, timeout=2.0)
+    assert resp.status == 101, f"Connection: {connection} / Upgrade: {upgrade}: {resp.describe()}"
 
 
 @pytest.mark.parametrize("drop", ["Sec-WebSocket-Key", "Sec-WebSocket-Version", "Upgrade"])
@@ -217,6 +227,15 @@ def test_large_declared_length_closes_1009_early(server):
         assert_too_large(ws)
 
 
+def test_64bit_length_with_top_bit_set_closes(server):
+    """RFC 6455 5.2: the most significant bit of a 64-bit length must be 0."""
+    head = bytes([0x81, 0x80 | 127]) + (1 << 63 | 20).to_bytes(8, "big") + os.urandom(4)
+    with session(server) as ws:
+        ws.send(head + b"x" * 20)
+        code, _ = ws.expect_close(3.0)
+        assert code in (1002, 1009), code
+
+
 def test_fragmented_message_over_max_closes_1009(server):
     data = big_message(9000)
     with session(server) as ws:
@@ -280,6 +299,14 @@ def test_client_close_reason_invalid_utf8_rejected(server):
         ws.send(frame(OP_CLOSE, close_payload(1000) + b"\xff"))
         got, _ = ws.expect_close(reply=False)
         assert got in (1002, 1007)
+
+
+def test_close_inside_fragmented_message_echoed(server):
+    with session(server) as ws:
+        ws.send(frame(OP_TEXT, b'{"type":', fin=False) + frame(OP_CLOSE, close_payload(1000)))
+        got, before = ws.expect_close(reply=False)
+        assert got == 1000, got
+        assert not [m for m in before if m.get("type") in ("error", "pong")], before
 
 
 def test_frames_after_close_are_ignored(server):

@@ -5,11 +5,11 @@ import json
 
 import pytest
 
-from conftest import OP_TEXT, RawWS, frame, now_ms, ws_connect, ws_expect, ws_ping
+from conftest import OP_TEXT, RawWS, frame, now_ms, unique_room, ws_connect, ws_expect, ws_ping
 
 
-def session(server, room="messages"):
-    return RawWS.connect(server.port, f"/ws/rooms/{room}")
+def session(server, room=None):
+    return RawWS.connect(server.port, f"/ws/rooms/{room or unique_room('messages')}")
 
 
 def test_app_ping_pong_ts_is_now(server):

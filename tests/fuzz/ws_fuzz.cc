@@ -138,7 +138,8 @@ std::vector<std::string> run_chunked(const std::uint8_t* data, std::size_t size,
 // write_close_frame: any valid reason comes back as a valid prefix that
 // the reader accepts.
 void check_close_frame(const std::uint8_t* data, std::size_t size) {
-  const std::string_view reason(reinterpret_cast<const char*>(data), std::min<std::size_t>(size, 200));
+  const std::string_view reason(reinterpret_cast<const char*>(data),
+                                std::min<std::size_t>(size, 200));
   if (!rc::utf8::valid(reason)) return;
   std::uint8_t frame[rc::ws::kCloseFrameBytesMax];
   const std::size_t n = rc::ws::write_close_frame(frame, 1000, reason);

@@ -69,8 +69,8 @@ enum class End : std::uint8_t { kOpen, kClosed, kFailed };
 struct Verdict {
   std::vector<Message> messages;
   End end = End::kOpen;
-  std::uint16_t code = 0;           // kFailed: the close code the session fails with
-  std::size_t consumed = 0;         // ours: bytes consumed
+  std::uint16_t code = 0;                   // kFailed: the close code the session fails with
+  std::size_t consumed = 0;                 // ours: bytes consumed
   std::vector<std::uint8_t> frame_opcodes;  // wslay: opcode of every frame started
 };
 
@@ -112,8 +112,12 @@ struct OurSink {
     for (std::size_t i = 0; i < padding; ++i) sink = sink ^ data[n + i];
     v->messages.push_back({.opcode = kText, .payload = std::string(data, data + n)});
   }
-  void on_ping(std::string_view p) { v->messages.push_back({.opcode = kPing, .payload = std::string(p)}); }
-  void on_pong(std::string_view p) { v->messages.push_back({.opcode = kPong, .payload = std::string(p)}); }
+  void on_ping(std::string_view p) {
+    v->messages.push_back({.opcode = kPing, .payload = std::string(p)});
+  }
+  void on_pong(std::string_view p) {
+    v->messages.push_back({.opcode = kPong, .payload = std::string(p)});
+  }
   void on_close(std::uint16_t code, std::string_view reason) {
     v->messages.push_back({.opcode = kClose, .payload = std::string(reason), .code = code});
     v->end = End::kClosed;
@@ -254,7 +258,9 @@ inline bool same_messages(const std::vector<Message>& a, const std::vector<Messa
   return true;
 }
 
-inline bool is_late_registered_code(std::uint16_t code) { return code >= 1012 && code <= 1014; }
+inline bool is_late_registered_code(std::uint16_t code) {
+  return code >= 1012 && code <= 1014;
+}
 
 // Applies the mapped differences 1-4; true when they explain the verdicts.
 inline bool explained(const Verdict& ours, const Verdict& theirs, const std::uint8_t* data,
@@ -272,7 +278,8 @@ inline bool explained(const Verdict& ours, const Verdict& theirs, const std::uin
     return before == n && same_messages(ours.messages, theirs.messages, n);
   }
   if (ours.end == End::kClosed && theirs.end == End::kFailed &&  // 2
-      theirs.code == close_code::kProtocolError && is_late_registered_code(ours.messages.back().code)) {
+      theirs.code == close_code::kProtocolError &&
+      is_late_registered_code(ours.messages.back().code)) {
     return theirs.messages.size() + 1 == n && same_messages(ours.messages, theirs.messages, n - 1);
   }
   if (ours.end == End::kFailed && ours.code == close_code::kProtocolError &&  // 3
@@ -293,11 +300,12 @@ inline std::string compare(const std::uint8_t* data, std::size_t size,
   // Filler is only needed when we stopped early on a header (difference 4);
   // with 1003 we stopped on a whole frame, which wslay has seen too.
   const bool need_filler = ours.end == End::kFailed && ours.code != close_code::kUnsupportedData;
-  const Verdict theirs =
-      run_wslay(data, size, message_bytes_max, need_filler ? limits::ws_frame_header_bytes_max + 1 : 0);
+  const Verdict theirs = run_wslay(data, size, message_bytes_max,
+                                   need_filler ? limits::ws_frame_header_bytes_max + 1 : 0);
   const std::size_t n = ours.messages.size();
   const bool agree = ours.end == theirs.end && ours.code == theirs.code &&
-                     theirs.messages.size() == n && same_messages(ours.messages, theirs.messages, n);
+                     theirs.messages.size() == n &&
+                     same_messages(ours.messages, theirs.messages, n);
   if (agree || explained(ours, theirs, data, size)) return {};
   return "MessageReader and wslay disagree (message max " + std::to_string(message_bytes_max) +
          ", " + std::to_string(size) + " bytes)\nours:\n" + describe(ours) + "wslay:\n" +

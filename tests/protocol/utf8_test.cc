@@ -68,10 +68,10 @@ std::string encode(std::uint32_t cp) {
 }
 
 TEST(Utf8Valid, AcceptsBoundaryCodePoints) {
-  for (std::string_view s : {""sv, "a"sv, "\x7F"sv, "\xC2\x80"sv, "\xDF\xBF"sv, "\xE0\xA0\x80"sv,
-                             "\xED\x9F\xBF"sv, "\xEE\x80\x80"sv, "\xEF\xBF\xBF"sv,
-                             "\xF0\x90\x80\x80"sv, "\xF4\x8F\xBF\xBF"sv,
-                             "h\xC3\xA9llo w\xC3\xB6rld \xF0\x9F\x91\x8D"sv}) {
+  for (std::string_view s :
+       {""sv, "a"sv, "\x7F"sv, "\xC2\x80"sv, "\xDF\xBF"sv, "\xE0\xA0\x80"sv, "\xED\x9F\xBF"sv,
+        "\xEE\x80\x80"sv, "\xEF\xBF\xBF"sv, "\xF0\x90\x80\x80"sv, "\xF4\x8F\xBF\xBF"sv,
+        "h\xC3\xA9llo w\xC3\xB6rld \xF0\x9F\x91\x8D"sv}) {
     EXPECT_TRUE(valid(s)) << testing::PrintToString(s);
   }
   EXPECT_TRUE(valid(std::string_view("a\0b", 3)));  // NUL is a valid code point
@@ -85,8 +85,8 @@ TEST(Utf8Valid, RejectsOverlongEncodings) {
 }
 
 TEST(Utf8Valid, RejectsSurrogates) {
-  for (std::string_view s : {"\xED\xA0\x80"sv, "\xED\xAD\xBF"sv, "\xED\xAE\x80"sv,
-                             "\xED\xBF\xBF"sv, "\xED\xA0\x80\xED\xB0\x80"sv}) {
+  for (std::string_view s : {"\xED\xA0\x80"sv, "\xED\xAD\xBF"sv, "\xED\xAE\x80"sv, "\xED\xBF\xBF"sv,
+                             "\xED\xA0\x80\xED\xB0\x80"sv}) {
     EXPECT_FALSE(valid(s)) << testing::PrintToString(s);
   }
 }
@@ -99,9 +99,9 @@ TEST(Utf8Valid, RejectsAboveMaxCodePoint) {
 }
 
 TEST(Utf8Valid, RejectsTruncatedAndStrayBytes) {
-  for (std::string_view s : {"\xC3"sv, "\xE2\x82"sv, "\xF0\x9F\x91"sv, "abc\xE2\x82"sv, "\x80"sv,
-                             "\xBF"sv, "a\x80z"sv, "\xC3\x28"sv, "\xE2\x28\xA1"sv,
-                             "\xF0\x28\x8C\xBC"sv}) {
+  for (std::string_view s :
+       {"\xC3"sv, "\xE2\x82"sv, "\xF0\x9F\x91"sv, "abc\xE2\x82"sv, "\x80"sv, "\xBF"sv, "a\x80z"sv,
+        "\xC3\x28"sv, "\xE2\x28\xA1"sv, "\xF0\x28\x8C\xBC"sv}) {
     EXPECT_FALSE(valid(s)) << testing::PrintToString(s);
   }
 }
@@ -144,8 +144,9 @@ TEST(Utf8Valid, AgreesWithReferenceOnAllShortSequences) {
 TEST(Utf8Valid, AgreesWithReferenceOnRandomStrings) {
   std::mt19937 rng(20240611);
   // Bytes biased towards the interesting lead and continuation ranges.
-  const std::string alphabet = "a~\x7F\x80\x8F\x90\x9F\xA0\xBF\xC0\xC1\xC2\xDF\xE0\xE1\xED\xEE\xEF"
-                               "\xF0\xF1\xF3\xF4\xF5\xFF";
+  const std::string alphabet =
+      "a~\x7F\x80\x8F\x90\x9F\xA0\xBF\xC0\xC1\xC2\xDF\xE0\xE1\xED\xEE\xEF"
+      "\xF0\xF1\xF3\xF4\xF5\xFF";
   for (int round = 0; round < 200000; ++round) {
     std::string s(rng() % 12, '\0');
     for (char& c : s) c = alphabet[rng() % alphabet.size()];
@@ -223,7 +224,7 @@ TEST(Utf8HasControl, FindsC0DelAndC1) {
   EXPECT_TRUE(has_control("line\n"));
   EXPECT_TRUE(has_control("\x1F"));
   EXPECT_TRUE(has_control("del\x7F"));
-  EXPECT_TRUE(has_control("\xC2\x80"));  // U+0080
+  EXPECT_TRUE(has_control("\xC2\x80"));   // U+0080
   EXPECT_TRUE(has_control("x\xC2\x9F"));  // U+009F
   EXPECT_FALSE(has_control("\xC2"));      // truncated: no read past the end
 }

@@ -38,7 +38,8 @@ Bytes client_frame(std::uint8_t opcode, std::string_view payload, FrameOptions o
   if (length_bytes == 0) out.push_back(static_cast<std::uint8_t>(mask_bit | n));
   if (length_bytes == 2) out.push_back(mask_bit | 126);
   if (length_bytes == 8) out.push_back(mask_bit | 127);
-  for (int i = length_bytes - 1; i >= 0; --i) out.push_back(static_cast<std::uint8_t>(n >> (8 * i)));
+  for (int i = length_bytes - 1; i >= 0; --i)
+    out.push_back(static_cast<std::uint8_t>(n >> (8 * i)));
   if (o.masked) out.insert(out.end(), o.key.begin(), o.key.end());
   for (std::size_t i = 0; i < payload.size(); ++i) {
     const auto b = static_cast<std::uint8_t>(payload[i]);
@@ -148,16 +149,15 @@ TEST(DecodeFrame, Rfc57UnmaskedTextIsRejectedFromClient) {
 }
 
 TEST(DecodeFrame, Rfc57FragmentedHelLo) {
-  const Bytes stream = concat({client_frame(kText, "Hel", {.fin = false}),
-                               client_frame(kContinuation, "lo")});
+  const Bytes stream =
+      concat({client_frame(kText, "Hel", {.fin = false}), client_frame(kContinuation, "lo")});
   Bytes b = stream;
   const Decoded first = decode_frame(b.data(), b.size(), 8192);
   ASSERT_EQ(first.status, DecodeStatus::kFrame);
   EXPECT_FALSE(first.frame.fin);
   EXPECT_EQ(first.frame.opcode, kText);
   EXPECT_EQ(as_string(first.frame.payload, first.frame.payload_bytes), "Hel");
-  const Decoded second =
-      decode_frame(b.data() + first.consumed, b.size() - first.consumed, 8192);
+  const Decoded second = decode_frame(b.data() + first.consumed, b.size() - first.consumed, 8192);
   ASSERT_EQ(second.status, DecodeStatus::kFrame);
   EXPECT_TRUE(second.frame.fin);
   EXPECT_EQ(second.frame.opcode, kContinuation);
@@ -241,7 +241,9 @@ TEST(DecodeFrame, UnmaskHandlesEveryLengthAndAlignment) {
 
 // ---- decode_frame: protocol errors (1002), each from its own header
 
-Decoded decode_bytes(Bytes b, std::size_t max = 8192) { return decode_frame(b.data(), b.size(), max); }
+Decoded decode_bytes(Bytes b, std::size_t max = 8192) {
+  return decode_frame(b.data(), b.size(), max);
+}
 
 void expect_protocol_error(const Bytes& b, std::string_view reason) {
   const Decoded d = decode_bytes(b);
@@ -338,9 +340,9 @@ TEST(MessageReader, SingleTextInPlace) {
 
 TEST(MessageReader, EmptyTextMessage) {
   EXPECT_EQ(events_of(client_frame(kText, "")), Events{"text:"});
-  EXPECT_EQ(events_of(concat({client_frame(kText, "", {.fin = false}),
-                              client_frame(kContinuation, "")})),
-            Events{"text:"});
+  EXPECT_EQ(
+      events_of(concat({client_frame(kText, "", {.fin = false}), client_frame(kContinuation, "")})),
+      Events{"text:"});
 }
 
 TEST(MessageReader, SeveralFramesInOneFeed) {
@@ -351,10 +353,10 @@ TEST(MessageReader, SeveralFramesInOneFeed) {
 
 TEST(MessageReader, FragmentedMessageIsReassembledWithPadding) {
   Session s(8192, 32);
-  s.feed(concat({client_frame(kText, "Hel", {.fin = false}),
-                 client_frame(kContinuation, "", {.fin = false}),
-                 client_frame(kContinuation, "lo")}),
-         1000);
+  s.feed(
+      concat({client_frame(kText, "Hel", {.fin = false}),
+              client_frame(kContinuation, "", {.fin = false}), client_frame(kContinuation, "lo")}),
+      1000);
   EXPECT_EQ(s.sink.events, Events{"text:Hello"});
   EXPECT_TRUE(s.sink.padding_zeroed);
   EXPECT_EQ(s.reader.assembly_bytes_allocated(), 0u) << "freed once the message is delivered";
@@ -392,10 +394,10 @@ TEST(MessageReader, ControlFramesInterleavedWithFragments) {
 
 TEST(MessageReader, CloseInsideFragmentedMessageEndsTheSession) {
   Session s;
-  s.feed(concat({client_frame(kText, "Hel", {.fin = false}),
-                 client_frame(kClose, close_payload(1000, "bye")),
-                 client_frame(kContinuation, "lo")}),
-         1000);
+  s.feed(
+      concat({client_frame(kText, "Hel", {.fin = false}),
+              client_frame(kClose, close_payload(1000, "bye")), client_frame(kContinuation, "lo")}),
+      1000);
   EXPECT_EQ(s.sink.events, Events{"close:1000:bye"});
   EXPECT_TRUE(s.reader.closed());
   EXPECT_EQ(s.reader.assembly_bytes_allocated(), 0u);

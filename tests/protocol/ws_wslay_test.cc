@@ -4,13 +4,13 @@
 // shared with the fuzz target.
 
 #define RC_WS_WSLAY_HARNESS_ONLY
-#include "tests/fuzz/ws_wslay_fuzz.cc"
-
 #include <gtest/gtest.h>
 
 #include <array>
 #include <map>
 #include <random>
+
+#include "tests/fuzz/ws_wslay_fuzz.cc"
 
 namespace rc::ws::wslay_diff {
 namespace {
@@ -35,7 +35,8 @@ Bytes client_frame(std::uint8_t opcode, std::string_view payload, FrameOptions o
   if (length_bytes == 0) out.push_back(static_cast<std::uint8_t>(mask_bit | n));
   if (length_bytes == 2) out.push_back(mask_bit | 126);
   if (length_bytes == 8) out.push_back(mask_bit | 127);
-  for (int i = length_bytes - 1; i >= 0; --i) out.push_back(static_cast<std::uint8_t>(n >> (8 * i)));
+  for (int i = length_bytes - 1; i >= 0; --i)
+    out.push_back(static_cast<std::uint8_t>(n >> (8 * i)));
   if (o.masked) out.insert(out.end(), o.key.begin(), o.key.end());
   for (std::size_t i = 0; i < payload.size(); ++i) {
     const auto b = static_cast<std::uint8_t>(payload[i]);
@@ -143,9 +144,11 @@ TEST(WslayDifferential, CraftedStreams) {
       client_frame(kText, "\xC0\xAF"),
       client_frame(kText, "\xED\xA0\x80"),
       client_frame(kText, "\xF4\x90\x80\x80"),
-      concat({client_frame(kText, "\xF0\x9F", {.fin = false}), client_frame(kContinuation, "\x91\x8D")}),
+      concat({client_frame(kText, "\xF0\x9F", {.fin = false}),
+              client_frame(kContinuation, "\x91\x8D")}),
       concat({client_frame(kText, "\xF0\x9F", {.fin = false}), client_frame(kContinuation, "")}),
-      concat({client_frame(kText, "ok", {.fin = false}), client_frame(kContinuation, "\xFF", {.fin = false})}),
+      concat({client_frame(kText, "ok", {.fin = false}),
+              client_frame(kContinuation, "\xFF", {.fin = false})}),
       client_frame(kClose, ""),
       client_frame(kClose, "\x03"),
       client_frame(kClose, close_payload(1000, "bye")),
@@ -156,11 +159,11 @@ TEST(WslayDifferential, CraftedStreams) {
       client_frame(kClose, close_payload(5000)),
       client_frame(kClose, close_payload(1000, "\xFF")),
       concat({client_frame(kClose, close_payload(1001)), client_frame(kText, "late")}),
-      {0x81},                          // a lone first byte
-      {0x81, 0xFE, 0x01},              // inside the length
-      {0xC1, 0x85},                    // RSV, payload not there
-      {0x81, 0xFE, 0x10, 0x00},        // 4096 bytes announced, max 256
-      {0x81, 0x85, 0x37, 0xfa, 0x21},  // inside the mask key
+      {0x81},                                             // a lone first byte
+      {0x81, 0xFE, 0x01},                                 // inside the length
+      {0xC1, 0x85},                                       // RSV, payload not there
+      {0x81, 0xFE, 0x10, 0x00},                           // 4096 bytes announced, max 256
+      {0x81, 0x85, 0x37, 0xfa, 0x21},                     // inside the mask key
       {0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f ^ 0xFF},  // invalid byte, frame incomplete
       {0x88, 0x82, 0x37},
   };
@@ -185,7 +188,9 @@ class StreamGenerator {
     return out;
   }
 
-  std::size_t message_bytes_max() { return message_bytes_max_for(static_cast<std::uint8_t>(rng_())); }
+  std::size_t message_bytes_max() {
+    return message_bytes_max_for(static_cast<std::uint8_t>(rng_()));
+  }
 
  private:
   int pick(int n) { return static_cast<int>(rng_() % static_cast<std::uint32_t>(n)); }
@@ -194,8 +199,8 @@ class StreamGenerator {
   // Mostly a well-sequenced conversation (continuations only inside a
   // fragmented message), with the occasional misplaced or invalid opcode.
   std::uint8_t opcode() {
-    static constexpr std::uint8_t kAny[] = {kText, kContinuation, kBinary, kClose, kPing, kPong,
-                                            3, 7, 0xB, 0xF};
+    static constexpr std::uint8_t kAny[] = {kText, kContinuation, kBinary, kClose, kPing, kPong, 3,
+                                            7,     0xB,           0xF};
     static constexpr std::uint8_t kControl[] = {kPing, kPing, kPong, kClose};
     if (chance(6)) return kAny[pick(std::size(kAny))];
     if (chance(25)) return kControl[pick(std::size(kControl))];
@@ -204,9 +209,19 @@ class StreamGenerator {
   }
 
   std::string text(std::size_t n) {
-    static const std::string kPieces[] = {"a", "{", "\"", " ", "\xC3\xA9", "\xE2\x82\xAC",
-                                          "\xF0\x9F\x91\x8D", "\xF0\x9F", "\x91\x8D", "\xED\xA0\x80",
-                                          "\xC0\xAF", "\xFF", "\x80"};
+    static const std::string kPieces[] = {"a",
+                                          "{",
+                                          "\"",
+                                          " ",
+                                          "\xC3\xA9",
+                                          "\xE2\x82\xAC",
+                                          "\xF0\x9F\x91\x8D",
+                                          "\xF0\x9F",
+                                          "\x91\x8D",
+                                          "\xED\xA0\x80",
+                                          "\xC0\xAF",
+                                          "\xFF",
+                                          "\x80"};
     // Most payloads are clean UTF-8; the rest may hold any piece, broken ones
     // included (a split code point, a surrogate, an overlong form, stray bytes).
     const bool clean = chance(90);
@@ -223,9 +238,9 @@ class StreamGenerator {
   }
 
   std::string close_body() {
-    static constexpr std::uint16_t kCodes[] = {1000, 1001, 1002, 1003, 1004, 1005, 1006, 1007,
-                                               1011, 1012, 1013, 1014, 1015, 1016, 2999, 3000,
-                                               4999, 5000, 0,    999};
+    static constexpr std::uint16_t kCodes[] = {1000, 1001, 1002, 1003, 1004, 1005, 1006,
+                                               1007, 1011, 1012, 1013, 1014, 1015, 1016,
+                                               2999, 3000, 4999, 5000, 0,    999};
     if (chance(15)) return chance(70) ? "" : "\x03";
     return close_payload(kCodes[pick(std::size(kCodes))], text(static_cast<std::size_t>(pick(8))));
   }
@@ -263,7 +278,8 @@ class StreamGenerator {
         b.insert(b.begin() + static_cast<std::ptrdiff_t>(at), static_cast<std::uint8_t>(rng_()));
         break;
       default: {
-        const std::size_t n = std::min<std::size_t>(b.size() - at, 1 + static_cast<std::size_t>(pick(20)));
+        const std::size_t n =
+            std::min<std::size_t>(b.size() - at, 1 + static_cast<std::size_t>(pick(20)));
         b.insert(b.end(), b.begin() + static_cast<std::ptrdiff_t>(at),
                  b.begin() + static_cast<std::ptrdiff_t>(at + n));
       }
@@ -285,8 +301,9 @@ TEST(WslayDifferential, SeededRandomStreamsAndMutations) {
     ASSERT_EQ(report, "") << "round " << round << " input: " << hex(s);
     const Verdict ours = run_ours(s.data(), s.size(), max);
     messages += ours.messages.size();
-    ++ends[ours.end == End::kFailed ? std::to_string(ours.code)
-                                    : ours.end == End::kClosed ? "closed" : "open"];
+    ++ends[ours.end == End::kFailed   ? std::to_string(ours.code)
+           : ours.end == End::kClosed ? "closed"
+                                      : "open"];
   }
   // The comparison only means something if the streams reach every verdict
   // and often get past their first frame.
