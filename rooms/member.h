@@ -22,11 +22,11 @@ struct MemberState {
   std::string name;
   std::uint32_t devices = 0;
   bool connected = true;
+  Role role = Role::kStudent;  // from the identity of the session that (re)joined
 };
 
 struct Member {
   std::string user_id;
-  Role role = Role::kStudent;
   bool may_rename = true;
   MemberState now;
   MemberState published;

@@ -34,6 +34,7 @@ enum Changed : std::uint16_t {
   kName = 1 << 7,
   kDevices = 1 << 8,
   kConnected = 1 << 9,
+  kRole = 1 << 10,
 };
 
 std::uint16_t diff(const MemberState& a, const MemberState& b) {
@@ -48,11 +49,13 @@ std::uint16_t diff(const MemberState& a, const MemberState& b) {
   if (a.name != b.name) d |= kName;
   if (a.devices != b.devices) d |= kDevices;
   if (a.connected != b.connected) d |= kConnected;
+  if (a.role != b.role) d |= kRole;
   return d;
 }
 
 void write_fields(json::Writer& w, const MemberState& s, std::uint16_t which) {
   if (which & kName) w.field("name", std::string_view(s.name));
+  if (which & kRole) w.field("role", role_name(s.role));
   if (which & kX) w.field("x", s.x);
   if (which & kY) w.field("y", s.y);
   if (which & kEmoji) w.field("emoji", std::string_view(s.emoji));
@@ -66,8 +69,9 @@ void write_fields(json::Writer& w, const MemberState& s, std::uint16_t which) {
 
 void write_member(json::Writer& w, const Member& m) {
   w.begin_object().field("user_id", std::string_view(m.user_id));
-  w.field("name", std::string_view(m.now.name)).field("role", role_name(m.role));
-  write_fields(w, m.now, kX | kY | kEmoji | kHand | kHandAt | kStatus | kStatusText | kDevices | kConnected);
+  write_fields(w, m.now,
+               kName | kRole | kX | kY | kEmoji | kHand | kHandAt | kStatus | kStatusText | kDevices |
+                   kConnected);
   w.end_object();
 }
 
@@ -87,10 +91,10 @@ void Room::mark(Member& m) {
 }
 
 void Room::reset_fresh(Member& m, const Identity& who, std::int64_t now_ms) {
-  m.role = who.role;
   m.may_rename = who.may_rename;
   m.now = MemberState{};
   m.now.name = who.name;
+  m.now.role = who.role;
   m.now.devices = 1;
   m.chosen = msg::UserStatus::kOnline;
   m.last_activity_ms = now_ms;
