@@ -53,7 +53,9 @@ void BM_DecodeChat(benchmark::State& state) {
 }
 BENCHMARK(BM_DecodeChat);
 
-void BM_DecodePing(benchmark::State& state) { run_decode(state, R"({"type":"ping"})"); }
+void BM_DecodePing(benchmark::State& state) {
+  run_decode(state, R"({"type":"ping"})");
+}
 BENCHMARK(BM_DecodePing);
 
 // One full member object as in the welcome example (PROTOCOL 3.1), into a

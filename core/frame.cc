@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <new>
 
 namespace rc::frame_pool {
@@ -16,6 +17,15 @@ constexpr std::uint8_t kDirect = 0xff;
 constexpr std::size_t kCachedPerClassMax = 4096;
 constexpr std::size_t kCachedBytesPerClassMax = 8u << 20;
 
+// A free block keeps the next free block's address in its first data bytes
+// (memcpy: data has no pointer alignment).
+FrameBlock* next_of(FrameBlock* b) {
+  FrameBlock* next;
+  std::memcpy(&next, b->data, sizeof next);
+  return next;
+}
+void set_next(FrameBlock* b, FrameBlock* next) { std::memcpy(b->data, &next, sizeof next); }
+
 struct FreeList {
   FrameBlock* head = nullptr;
   std::size_t count = 0;
@@ -26,7 +36,7 @@ struct Pool {
   ~Pool() {
     for (FreeList& l : lists) {
       while (l.head != nullptr) {
-        FrameBlock* next = *reinterpret_cast<FrameBlock**>(l.head->data);
+        FrameBlock* next = next_of(l.head);
         std::free(l.head);
         l.head = next;
       }
@@ -61,7 +71,7 @@ FrameBlock* acquire(std::size_t bytes) {
     b = make(bytes, kDirect);
   } else if (FreeList& l = pool.lists[cls]; l.head != nullptr) {
     b = l.head;
-    l.head = *reinterpret_cast<FrameBlock**>(b->data);
+    l.head = next_of(b);
     --l.count;
   } else {
     b = make(std::size_t{1} << cls, cls);
@@ -84,7 +94,7 @@ void release(FrameBlock* b) {
     std::free(b);
     return;
   }
-  *reinterpret_cast<FrameBlock**>(b->data) = l.head;
+  set_next(b, l.head);
   l.head = b;
   ++l.count;
 }

@@ -61,7 +61,7 @@ static Status probe_ops(io_uring* ring) {
   const Need needs[] = {{IORING_OP_ACCEPT, "ACCEPT"},     {IORING_OP_RECV, "RECV"},
                         {IORING_OP_SENDMSG, "SENDMSG"},   {IORING_OP_READ, "READ"},
                         {IORING_OP_ASYNC_CANCEL, "ASYNC_CANCEL"},
-                        {IORING_OP_SHUTDOWN, "SHUTDOWN"}, {IORING_OP_CLOSE, "CLOSE"},
+                        {IORING_OP_PROVIDE_BUFFERS, "PROVIDE_BUFFERS"},
                         {IORING_OP_MSG_RING, "MSG_RING"}};
   std::string missing;
   for (const Need& n : needs) {
@@ -151,18 +151,6 @@ void Ring::read(int fd, void* buf, std::uint32_t bytes, std::uint64_t user_data)
 void Ring::cancel(std::uint64_t target_user_data, std::uint64_t user_data) {
   io_uring_sqe* s = impl_->sqe();
   io_uring_prep_cancel64(s, target_user_data, 0);
-  io_uring_sqe_set_data64(s, user_data);
-}
-
-void Ring::shutdown(int fd, int how, std::uint64_t user_data) {
-  io_uring_sqe* s = impl_->sqe();
-  io_uring_prep_shutdown(s, fd, how);
-  io_uring_sqe_set_data64(s, user_data);
-}
-
-void Ring::close(int fd, std::uint64_t user_data) {
-  io_uring_sqe* s = impl_->sqe();
-  io_uring_prep_close(s, fd);
   io_uring_sqe_set_data64(s, user_data);
 }
 

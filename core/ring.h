@@ -57,8 +57,6 @@ class Ring {
   void sendmsg(int fd, const msghdr* msg, std::uint64_t user_data);
   void read(int fd, void* buf, std::uint32_t bytes, std::uint64_t user_data);
   void cancel(std::uint64_t target_user_data, std::uint64_t user_data);
-  void shutdown(int fd, int how, std::uint64_t user_data);
-  void close(int fd, std::uint64_t user_data);
   // Posts a completion with (res, user_data) to another ring: a cross-shard wake-up.
   void msg_ring(int target_ring_fd, std::int32_t res, std::uint64_t user_data);
 

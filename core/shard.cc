@@ -45,7 +45,6 @@ enum Op : std::uint8_t {
   kOpAccept,
   kOpRecv,
   kOpSend,
-  kOpShutdownWr,
   kOpCancel,
   kOpEventfd,
   kOpWake,
@@ -65,6 +64,39 @@ std::uint32_t slot_of(std::uint64_t ud) { return static_cast<std::uint32_t>(ud);
 std::uint32_t gen_of(std::uint64_t ud) { return static_cast<std::uint32_t>(ud >> 32) & kGenMask; }
 ConnId make_id(std::uint32_t slot, std::uint32_t gen) {
   return (static_cast<std::uint64_t>(gen) << 32) | slot;
+}
+
+// A listening socket on bind:port. With reuse_port every shard binds the same
+// port and the kernel spreads new connections over them.
+Result<int> open_listener(const std::string& bind, std::uint16_t port, bool reuse_port) {
+  sockaddr_storage addr{};
+  socklen_t addr_len = 0;
+  int family = AF_INET;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&addr);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&addr);
+  if (inet_pton(AF_INET, bind.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(port);
+    addr_len = sizeof(sockaddr_in);
+  } else if (inet_pton(AF_INET6, bind.c_str(), &v6->sin6_addr) == 1) {
+    family = AF_INET6;
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(port);
+    addr_len = sizeof(sockaddr_in6);
+  } else {
+    return Status::error(fmt::format("--bind {}: not an IPv4 or IPv6 address", bind));
+  }
+  int fd = ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Status::error(fmt::format("socket: {}", std::strerror(errno)));
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (reuse_port) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), addr_len) < 0 || ::listen(fd, kListenBacklog) < 0) {
+    Status st = Status::error(fmt::format("cannot listen on {}:{}: {}", bind, port, std::strerror(errno)));
+    ::close(fd);
+    return st;
+  }
+  return fd;
 }
 
 }  // namespace
@@ -119,6 +151,7 @@ struct Shard::Impl {
   std::vector<std::uint32_t> dirty;
   std::vector<ConnId> rearm;
   std::vector<ConnId> closing;
+  std::vector<int> closing_fds;
   SendNode* free_nodes = nullptr;
   SendOp* free_ops = nullptr;
   std::vector<std::unique_ptr<SendNode[]>> node_chunks;
@@ -257,37 +290,9 @@ struct Shard::Impl {
 
   // ---- set-up
   Status listen() {
-    const ShardOptions& o = s.opts_;
-    sockaddr_storage addr{};
-    socklen_t addr_len = 0;
-    int family = AF_INET;
-    auto* v4 = reinterpret_cast<sockaddr_in*>(&addr);
-    auto* v6 = reinterpret_cast<sockaddr_in6*>(&addr);
-    if (inet_pton(AF_INET, o.bind.c_str(), &v4->sin_addr) == 1) {
-      v4->sin_family = AF_INET;
-      v4->sin_port = htons(o.port);
-      addr_len = sizeof(sockaddr_in);
-    } else if (inet_pton(AF_INET6, o.bind.c_str(), &v6->sin6_addr) == 1) {
-      family = AF_INET6;
-      v6->sin6_family = AF_INET6;
-      v6->sin6_port = htons(o.port);
-      addr_len = sizeof(sockaddr_in6);
-    } else {
-      return Status::error(fmt::format("--bind {}: not an IPv4 or IPv6 address", o.bind));
-    }
-    listen_fd = ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (listen_fd < 0) return Status::error(fmt::format("socket: {}", std::strerror(errno)));
-    int one = 1;
-    // Every shard binds the same port; the kernel spreads new connections
-    // over the shards' listeners.
-    setsockopt(listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    setsockopt(listen_fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-    if (::bind(listen_fd, reinterpret_cast<sockaddr*>(&addr), addr_len) < 0) {
-      return Status::error(fmt::format("bind {}:{}: {}", o.bind, o.port, std::strerror(errno)));
-    }
-    if (::listen(listen_fd, kListenBacklog) < 0) {
-      return Status::error(fmt::format("listen: {}", std::strerror(errno)));
-    }
+    Result<int> fd = open_listener(s.opts_.bind, s.opts_.port, /*reuse_port=*/true);
+    if (!fd) return fd.status();
+    listen_fd = *fd;
     return Status::ok();
   }
 
@@ -340,7 +345,6 @@ struct Shard::Impl {
       case kOpWake:
         wake_pending.store(false, std::memory_order_release);
         break;
-      case kOpShutdownWr:
       case kOpCancel:
         break;
       case kOpNone:
@@ -384,6 +388,7 @@ struct Shard::Impl {
     }
     if (buf != nullptr) ring->recycle_buffer(c.buffer_id());
     if (c.res == 0 || (c.res < 0 && c.res != -ENOBUFS && c.res != -ECANCELED)) {
+      if (c.res < 0) RC_DEBUG("recv on connection {}: {}", id, std::strerror(-c.res));
       if (k->state == Conn::kOpen) {
         peer_gone(k, slot, c.res == 0 ? CloseReason::kPeerEof : CloseReason::kError);
       } else if (k->state == Conn::kDraining || k->state == Conn::kLinger) {
@@ -418,15 +423,26 @@ struct Shard::Impl {
     }
   }
 
+  // Offers bytes to the app until it stops making progress: one read may hold
+  // a request head and the first frames after it, which the app consumes in
+  // two phases.
   void deliver(Conn* k, std::uint32_t slot, std::uint8_t* data, std::size_t len) {
     ConnId id = id_of(k, slot);
     if (k->input.size == 0) {
-      std::size_t used = app->on_data(id, data, len);
-      if (k->state != Conn::kOpen && k->state != Conn::kHandoff) return;
-      RC_ASSERT(used <= len);
-      if (used < len && !append_input(k, data + used, len - used)) {
-        peer_gone(k, slot, CloseReason::kOverflow);
+      while (len > 0) {
+        std::size_t used = app->on_data(id, data, len);
+        if (k->state != Conn::kOpen) {
+          if (k->state == Conn::kHandoff && used < len && !append_input(k, data + used, len - used)) {
+            peer_gone(k, slot, CloseReason::kOverflow);
+          }
+          return;
+        }
+        RC_ASSERT(used <= len);
+        if (used == 0) break;
+        data += used;
+        len -= used;
       }
+      if (len > 0 && !append_input(k, data, len)) peer_gone(k, slot, CloseReason::kOverflow);
       return;
     }
     if (!append_input(k, data, len)) {
@@ -438,9 +454,12 @@ struct Shard::Impl {
 
   void feed_input(Conn* k, std::uint32_t slot) {
     ConnId id = id_of(k, slot);
-    std::size_t used = app->on_data(id, k->input.data, k->input.size);
-    if (k->state != Conn::kOpen && k->state != Conn::kHandoff) return;
-    consume_input(k, used);
+    while (k->input.size > 0) {
+      std::size_t used = app->on_data(id, k->input.data, k->input.size);
+      if (k->state != Conn::kOpen && k->state != Conn::kHandoff) return;
+      consume_input(k, used);
+      if (used == 0 || k->state != Conn::kOpen) return;
+    }
   }
 
   void on_send(const Completion& c) {
@@ -450,6 +469,7 @@ struct Shard::Impl {
     free_op(k->send_op);
     k->send_op = nullptr;
     if (c.res < 0) {
+      RC_DEBUG("send on connection {}: {}", id_of(k, slot), std::strerror(-c.res));
       if (k->state == Conn::kOpen) {
         peer_gone(k, slot, CloseReason::kError);
       } else {
@@ -538,7 +558,10 @@ struct Shard::Impl {
 
   void start_linger(Conn* k, std::uint32_t slot) {
     k->state = Conn::kLinger;
-    ring->shutdown(k->fd, SHUT_WR, pack(kOpShutdownWr, slot, k->gen));
+    // A direct call, not IORING_OP_SHUTDOWN: that operation always runs in an
+    // io-wq worker that looks the fd number up later, by when the number may
+    // belong to a new connection. shutdown(2) on a socket never blocks.
+    ::shutdown(k->fd, SHUT_WR);
     if (!k->recv_armed) arm_recv(k, slot);
   }
 
@@ -548,11 +571,20 @@ struct Shard::Impl {
     if (k->recv_armed) ring->cancel(pack(kOpRecv, slot, k->gen), pack(kOpCancel, slot, k->gen));
     if (k->send_op != nullptr) ring->cancel(pack(kOpSend, slot, k->gen), pack(kOpCancel, slot, k->gen));
     if (k->fd >= 0) {
-      ::close(k->fd);
+      // Operations queued this turn still name this fd number; it is closed
+      // only after they are submitted, so a new connection cannot inherit it.
+      closing_fds.push_back(k->fd);
       k->fd = -1;
     }
     free_input(k);
     maybe_release(k, slot);
+  }
+
+  void close_fds() {
+    if (closing_fds.empty()) return;
+    ring->submit();
+    for (int fd : closing_fds) ::close(fd);
+    closing_fds.clear();
   }
 
   void maybe_release(Conn* k, std::uint32_t slot) {
@@ -693,6 +725,7 @@ struct Shard::Impl {
       app->on_loop_end(now);
       rearm_pending();
       flush_sends();
+      close_fds();
       if (!accept_armed && !shutdown_seen) arm_accept();
       stats().submits_total.set(ring->submit_calls());
       if (done(now)) break;
@@ -701,6 +734,7 @@ struct Shard::Impl {
 
   void teardown() {
     app.reset();
+    close_fds();
     for (std::uint32_t c = 0; c < chunks.size(); ++c) {
       for (std::uint32_t i = 0; i < kChunkSlots; ++i) {
         Conn& k = chunks[c][i];
@@ -894,6 +928,12 @@ ShardGroup::ShardGroup(std::uint32_t count, const ShardOptions& base)
 ShardGroup::~ShardGroup() { join(); }
 
 Status ShardGroup::start(std::function<std::unique_ptr<ShardApp>(Shard&)> make_app) {
+  // SO_REUSEPORT would let a second server on the same port silently take a
+  // share of the connections: first make sure nobody listens there.
+  const ShardOptions& o = shards_[0]->options();
+  Result<int> probe = open_listener(o.bind, o.port, /*reuse_port=*/false);
+  if (!probe) return Status::error(probe.status().message() + " (is another server using the port?)");
+  ::close(*probe);
   for (auto& s : shards_) {
     Shard* shard = s.get();
     threads_.emplace_back([shard, make_app] { shard->run(make_app); });

@@ -20,14 +20,17 @@ bool is_trailing_space(char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
 }
 
-std::string errno_text(int err) { return std::strerror(err); }
+std::string errno_text(int err) {
+  return std::strerror(err);
+}
 
 Status write_all(int fd, std::string_view bytes, const std::string& path) {
   while (!bytes.empty()) {
     const ssize_t n = ::write(fd, bytes.data(), bytes.size());
     if (n < 0) {
       if (errno == EINTR) continue;
-      return Status::error(fmt::format("chat key file {}: cannot write: {}", path, errno_text(errno)));
+      return Status::error(
+          fmt::format("chat key file {}: cannot write: {}", path, errno_text(errno)));
     }
     bytes.remove_prefix(static_cast<std::size_t>(n));
   }
@@ -52,9 +55,9 @@ Result<std::string> parse_chat_key(std::string_view file_bytes, std::string_view
   std::string_view text = file_bytes;
   while (!text.empty() && is_trailing_space(text.back())) text.remove_suffix(1);
   if (text.size() != kHexDigits) {
-    return Status::error(fmt::format(
-        "chat key file {}: expected 32 raw bytes or 64 hex digits, found {} bytes", what,
-        file_bytes.size()));
+    return Status::error(
+        fmt::format("chat key file {}: expected 32 raw bytes or 64 hex digits, found {} bytes",
+                    what, file_bytes.size()));
   }
   auto key = crypto::hex_decode(text);
   if (!key) {

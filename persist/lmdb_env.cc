@@ -42,7 +42,9 @@ Txn& Txn::operator=(Txn&& other) noexcept {
   return *this;
 }
 
-Txn::~Txn() { abort(); }
+Txn::~Txn() {
+  abort();
+}
 
 Status Txn::fail(const char* what, int rc) {
   map_full_ = rc == MDB_MAP_FULL;
@@ -135,15 +137,26 @@ bool Cursor::move(int op, std::string_view seek_key) {
   return false;
 }
 
-bool Cursor::seek(std::string_view key) { return move(MDB_SET_RANGE, key); }
-bool Cursor::first() { return move(MDB_FIRST); }
-bool Cursor::last() { return move(MDB_LAST); }
-bool Cursor::next() { return move(MDB_NEXT); }
-bool Cursor::prev() { return move(MDB_PREV); }
+bool Cursor::seek(std::string_view key) {
+  return move(MDB_SET_RANGE, key);
+}
+bool Cursor::first() {
+  return move(MDB_FIRST);
+}
+bool Cursor::last() {
+  return move(MDB_LAST);
+}
+bool Cursor::next() {
+  return move(MDB_NEXT);
+}
+bool Cursor::prev() {
+  return move(MDB_PREV);
+}
 
 // ---- Env
 
-Env::Env(MDB_env* env, unsigned dbi, std::string dir) : env_(env), dbi_(dbi), dir_(std::move(dir)) {}
+Env::Env(MDB_env* env, unsigned dbi, std::string dir)
+    : env_(env), dbi_(dbi), dir_(std::move(dir)) {}
 
 Env::~Env() {
   if (env_ != nullptr) mdb_env_close(env_);
@@ -198,8 +211,12 @@ Result<Txn> Env::begin(bool write) {
   return Txn(txn, dbi_, !write);
 }
 
-Result<Txn> Env::begin_read() { return begin(false); }
-Result<Txn> Env::begin_write() { return begin(true); }
+Result<Txn> Env::begin_read() {
+  return begin(false);
+}
+Result<Txn> Env::begin_write() {
+  return begin(true);
+}
 
 Status Env::copy_compact(const std::string& out_dir) {
   const int rc = mdb_env_copy2(env_, out_dir.c_str(), MDB_CP_COMPACT);

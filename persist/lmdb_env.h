@@ -38,7 +38,7 @@ namespace rc::persist::db {
 
 struct EnvOptions {
   std::size_t map_bytes = std::size_t{1} << 30;  // the most bytes the database may hold
-  bool read_only = false;  // MDB_RDONLY: the tool's read-only commands
+  bool read_only = false;                        // MDB_RDONLY: the tool's read-only commands
 };
 
 class Cursor;

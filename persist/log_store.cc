@@ -273,8 +273,8 @@ Result<Page> Reader::page(std::string_view room, std::uint64_t after, std::uint6
   if (!cursor) return cursor.status();
   Page page;
   // Stand on the newest record below the upper bound, then walk back.
-  const bool found = before == 0 ? cursor->seek(room_end_key(room))
-                                 : cursor->seek(RecordKey(room, before).view());
+  const bool found =
+      before == 0 ? cursor->seek(room_end_key(room)) : cursor->seek(RecordKey(room, before).view());
   bool at = found ? cursor->prev() : (cursor->status() && cursor->last());
   ChatMessage msg;
   while (at) {

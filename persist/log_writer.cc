@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
-#include <unordered_set>
 #include <utility>
 
 #include "core/assert.h"
@@ -84,13 +83,16 @@ Result<std::unique_ptr<LogWriter>> LogWriter::open(const LogOptions& options, De
   if (!rooms) return rooms.status();
   std::unique_ptr<LogWriter> w(new LogWriter(std::move(*store), options, std::move(deliver)));
   for (RoomBounds& b : *rooms) {
-    auto [it, inserted] = w->rooms_.emplace(std::move(b.room), RoomState{b.first_seq, b.last_seq});
-    if (it->second.count() > options.retention) w->trim_backlog_.emplace_back(it->first, &it->second);
+    auto it = w->rooms_.emplace(std::move(b.room), RoomState{b.first_seq, b.last_seq}).first;
+    if (it->second.count() > options.retention)
+      w->trim_backlog_.emplace_back(it->first, &it->second);
   }
   return w;
 }
 
-LogWriter::~LogWriter() { stop(); }
+LogWriter::~LogWriter() {
+  stop();
+}
 
 void LogWriter::start() {
   RC_ASSERT(!thread_.joinable() && !stopping_.load());
@@ -328,7 +330,8 @@ void LogWriter::answer_committed(Turn& turn) {
     LogReply& reply = reply_for(turn, a.shard);
     if (a.rejected) {
       stats_.append_failures.add();
-      reply.failed.push_back(AppendFailed{a.req.room, a.req.ref, "message too large for the chat log"});
+      reply.failed.push_back(
+          AppendFailed{a.req.room, a.req.ref, "message too large for the chat log"});
       continue;
     }
     auto [it, inserted] = where.try_emplace({a.shard, a.req.room}, reply.committed.size());

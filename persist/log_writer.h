@@ -47,6 +47,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -67,7 +68,7 @@ namespace rc::persist {
 
 struct LogOptions {
   std::string data_dir;
-  std::string key_file;  // empty: <data_dir>/chat.key (created on first start)
+  std::string key_file;              // empty: <data_dir>/chat.key (created on first start)
   std::uint64_t retention = 100000;  // messages kept per room, >= 1
   std::uint32_t shards = 1;          // replies are routed to shards 0..shards-1
   std::size_t map_bytes = limits::map_bytes_default;
@@ -76,8 +77,9 @@ struct LogOptions {
 using Deliver = std::function<bool(std::uint32_t shard, std::unique_ptr<LogReply>&& reply)>;
 
 // Histogram bounds of the writer's statistics.
-inline constexpr std::uint64_t kCommitBatchBounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 1024, 4096};
-inline constexpr std::uint64_t kCommitLatencyBoundsUs[] = {50,   100,   200,   500,    1000,
+inline constexpr std::uint64_t kCommitBatchBounds[] = {1,  2,   4,   8,    16,  32,
+                                                       64, 128, 256, 1024, 4096};
+inline constexpr std::uint64_t kCommitLatencyBoundsUs[] = {50,   100,  200,   500,   1000,
                                                            2000, 5000, 10000, 50000, 250000};
 
 class LogWriter final : public ChatLog {
@@ -96,15 +98,15 @@ class LogWriter final : public ChatLog {
 
   // Written by the persistence thread only.
   struct Stats {
-    Counter commits;              // write transactions committed
-    Counter messages_committed;   // appends answered with Committed
-    Counter append_failures;      // appends answered with AppendFailed
-    Counter fsync_failures;       // transactions that failed for a reason other than a full map
-    Counter map_full_errors;      // transactions that failed with MDB_MAP_FULL
-    Counter retention_deleted;    // records removed by retention
-    Counter reads;                // opens and reads served
-    Counter decrypt_failures;     // records left out of reads because they did not open
-    Counter replies_dropped;      // replies a shard took and refused at once, or left at stop
+    Counter commits;             // write transactions committed
+    Counter messages_committed;  // appends answered with Committed
+    Counter append_failures;     // appends answered with AppendFailed
+    Counter fsync_failures;      // transactions that failed for a reason other than a full map
+    Counter map_full_errors;     // transactions that failed with MDB_MAP_FULL
+    Counter retention_deleted;   // records removed by retention
+    Counter reads;               // opens and reads served
+    Counter decrypt_failures;    // records left out of reads because they did not open
+    Counter replies_dropped;     // replies a shard took and refused at once, or left at stop
     Histogram<std::size(kCommitBatchBounds)> commit_batch_size{kCommitBatchBounds};
     Histogram<std::size(kCommitLatencyBoundsUs)> commit_latency_us{kCommitLatencyBoundsUs};
   };

@@ -117,8 +117,8 @@ Result<RecordCipher> RecordCipher::create(std::string_view key32) {
 
 // value = header || nonce || seal(plain); the nonce is drawn here so that no
 // caller can ever pass the same one twice.
-void RecordCipher::seal_with(std::string_view header, std::string_view aad,
-                             std::string_view plain, std::string& value) {
+void RecordCipher::seal_with(std::string_view header, std::string_view aad, std::string_view plain,
+                             std::string& value) {
   char nonce[crypto::kAeadNonceBytes];
   random_.fill(reinterpret_cast<std::uint8_t*>(nonce), sizeof nonce);
   value.assign(header);

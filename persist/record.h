@@ -99,7 +99,7 @@ class RecordCipher {
   // seq is left to the caller, who has it from the key).
   OpenError open(std::string_view key, std::string_view value, ChatMessage& msg);
 
-  // The key-check record: an AEAD of a constant. check_opens() is false when
+  // The key-check record: an AEAD of a constant. key_check_opens() is false when
   // this key did not write `value`.
   void seal_key_check(std::string& value);
   bool key_check_opens(std::string_view value);

@@ -58,6 +58,8 @@ class Decoder {
   // bytes (limits::message_bytes_min..limits::message_bytes_max).
   explicit Decoder(std::size_t message_bytes_max);
   ~Decoder();
+  Decoder(Decoder&&) noexcept;  // a moved-from Decoder may only be destroyed or assigned to
+  Decoder& operator=(Decoder&&) noexcept;
   Decoder(const Decoder&) = delete;
   Decoder& operator=(const Decoder&) = delete;
 

@@ -38,7 +38,7 @@ constexpr std::uint64_t has_byte(std::uint64_t w, std::uint8_t b) {
   return has_byte_below(w ^ (kOnes * b), 1);
 }
 
-// Index of the first special byte at or after i, or n. Most text sent by the
+// Index of the first special byte in [i, n), or n. Most text sent by the
 // server is plain ASCII, so eight bytes are tested at a time.
 std::size_t next_special(const unsigned char* p, std::size_t i, std::size_t n) {
   while (i + 8 <= n) {
@@ -51,19 +51,49 @@ std::size_t next_special(const unsigned char* p, std::size_t i, std::size_t n) {
   return i;
 }
 
-void append_control(unsigned char c, std::string& out) {
+// Appends the escape for the special byte p[j] (and for U+2028/U+2029 the two
+// bytes after it), advancing j past what it used.
+void append_special(const unsigned char* p, std::size_t& j, std::size_t n, std::string& out) {
   static constexpr char kHex[] = "0123456789abcdef";
+  const unsigned char c = p[j++];
   switch (c) {
-    case '\b': out.append("\\b"); return;
-    case '\f': out.append("\\f"); return;
-    case '\n': out.append("\\n"); return;
-    case '\r': out.append("\\r"); return;
-    case '\t': out.append("\\t"); return;
-    default: {
-      const char u[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xF]};
-      out.append(u, sizeof u);
-    }
+    case '"':
+      out.append("\\\"");
+      return;
+    case '\\':
+      out.append("\\\\");
+      return;
+    case '\b':
+      out.append("\\b");
+      return;
+    case '\f':
+      out.append("\\f");
+      return;
+    case '\n':
+      out.append("\\n");
+      return;
+    case '\r':
+      out.append("\\r");
+      return;
+    case '\t':
+      out.append("\\t");
+      return;
+    default:
+      break;
   }
+  if (c < 0x20) {
+    const char u[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xF]};
+    out.append(u, sizeof u);
+    return;
+  }
+  // c is 0xE2. U+2028/U+2029 are legal in JSON but end a line in JavaScript
+  // source; every other character it leads (e.g. U+2014) passes through.
+  if (j + 1 < n && p[j] == 0x80 && (p[j + 1] == 0xA8 || p[j + 1] == 0xA9)) {
+    out.append(p[j + 1] == 0xA8 ? "\\u2028" : "\\u2029");
+    j += 2;
+    return;
+  }
+  out.push_back(static_cast<char>(c));
 }
 
 template <typename Int>
@@ -83,28 +113,15 @@ void escape_string(std::string_view s, std::string& out) {
   while (i < n) {
     const std::size_t j = next_special(p, i, n);
     out.append(s.data() + i, j - i);
-    if (j == n) break;
-    const unsigned char c = p[j];
-    i = j + 1;
-    if (c == '"') {
-      out.append("\\\"");
-    } else if (c == '\\') {
-      out.append("\\\\");
-    } else if (c < 0x20) {
-      append_control(c, out);
-    } else if (j + 2 < n && p[j + 1] == 0x80 && (p[j + 2] == 0xA8 || p[j + 2] == 0xA9)) {
-      // U+2028/U+2029 are legal in JSON but end a line in JavaScript source.
-      out.append(p[j + 2] == 0xA8 ? "\\u2028" : "\\u2029");
-      i = j + 3;
-    } else {
-      out.push_back(static_cast<char>(c));  // another character led by 0xE2 (e.g. U+2014)
-    }
+    i = j;
+    if (i < n) append_special(p, i, n, out);
   }
   out.push_back('"');
 }
 
 void Writer::before_value() {
-  // In an object a value follows its key; elsewhere it may need a comma.
+  // In an object a value follows its key (which wrote the comma); elsewhere
+  // it needs a comma after a previous element.
   if (in_object()) {
     RC_ASSERT(after_key_);
   } else if (need_comma_) {
@@ -189,9 +206,13 @@ Writer& Writer::value(std::uint64_t n) {
   return *this;
 }
 
-Writer& Writer::value(std::uint32_t n) { return value(static_cast<std::uint64_t>(n)); }
+Writer& Writer::value(std::uint32_t n) {
+  return value(static_cast<std::uint64_t>(n));
+}
 
-Writer& Writer::value(int n) { return value(static_cast<std::int64_t>(n)); }
+Writer& Writer::value(int n) {
+  return value(static_cast<std::int64_t>(n));
+}
 
 Writer& Writer::value(double d) {
   RC_ASSERT(std::isfinite(d));
@@ -201,7 +222,7 @@ Writer& Writer::value(double d) {
   char buf[32];
   const auto r = fmt::format_to_n(buf, sizeof buf, "{}", d);
   RC_ASSERT(r.size <= sizeof buf);
-  out_.append(buf, r.out);
+  out_.append(buf, r.size);
   return *this;
 }
 

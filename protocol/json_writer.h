@@ -46,7 +46,8 @@ class Writer {
   Writer& value(int n);
   Writer& value(double d);
   Writer& null();
-  Writer& raw(std::string_view json);  // a pre-encoded JSON value (a member object reused in deltas)
+  // A pre-encoded JSON value, copied as is (a member object reused in deltas).
+  Writer& raw(std::string_view json);
 
   template <typename T>
   Writer& field(std::string_view k, T v) {

@@ -23,7 +23,9 @@ namespace {
 
 constexpr std::string_view kSignedHeader = R"({"alg":"HS256","typ":"JWT"})";
 
-Error fail(Failure why, std::string message) { return Error{why, std::move(message)}; }
+Error fail(Failure why, std::string message) {
+  return Error{why, std::move(message)};
+}
 
 // The three decoded parts and the signing input (header64 "." payload64),
 // which the MAC covers in its encoded form, as RFC 7515 5.2 says.
@@ -41,8 +43,7 @@ std::optional<Error> decode_parts(std::string_view token, Decoded& out) {
   if (dot2 == std::string_view::npos || token.find('.', dot2 + 1) != std::string_view::npos) {
     return fail(Failure::kMalformed, "a token has exactly three parts separated by '.'");
   }
-  const std::string_view parts[3] = {token.substr(0, dot1),
-                                     token.substr(dot1 + 1, dot2 - dot1 - 1),
+  const std::string_view parts[3] = {token.substr(0, dot1), token.substr(dot1 + 1, dot2 - dot1 - 1),
                                      token.substr(dot2 + 1)};
   std::string* targets[3] = {&out.header, &out.payload, &out.signature};
   constexpr const char* kNames[3] = {"header", "payload", "signature"};
@@ -260,7 +261,9 @@ Result<std::string> load_secret(const std::string& path) {
       return Status::error(path + " is larger than 65536 bytes: not a secret file");
     }
   }
-  if (std::ferror(file.get())) return Status::error("cannot read " + path + ": " + std::strerror(errno));
+  if (std::ferror(file.get())) {
+    return Status::error("cannot read " + path + ": " + std::strerror(errno));
+  }
 
   // The file usually ends in a newline an editor added; the secret is what
   // comes before it, inner and leading whitespace included.
@@ -272,12 +275,18 @@ Result<std::string> load_secret(const std::string& path) {
 
 std::string_view failure_name(Failure why) {
   switch (why) {
-    case Failure::kMalformed: return "malformed";
-    case Failure::kBadAlgorithm: return "bad_algorithm";
-    case Failure::kBadSignature: return "bad_signature";
-    case Failure::kExpired: return "expired";
-    case Failure::kNotYetValid: return "not_yet_valid";
-    case Failure::kBadClaims: return "bad_claims";
+    case Failure::kMalformed:
+      return "malformed";
+    case Failure::kBadAlgorithm:
+      return "bad_algorithm";
+    case Failure::kBadSignature:
+      return "bad_signature";
+    case Failure::kExpired:
+      return "expired";
+    case Failure::kNotYetValid:
+      return "not_yet_valid";
+    case Failure::kBadClaims:
+      return "bad_claims";
   }
   return "unknown";
 }

@@ -31,6 +31,8 @@
 //   Time: exp is rounded down and nbf up to whole seconds, which makes the
 //   checks below on whole seconds exactly the checks on the real values.
 //   now_s > exp + kSkewS -> kExpired; now_s < nbf - kSkewS -> kNotYetValid.
+//   Order: size, parts and base64url, header, signature, payload JSON,
+//   claims, time; the first rule broken names the failure.
 //   Every failure is an HTTP 401 for the caller; a room not covered by the
 //   claims (Claims::allows) is the caller's 403.
 //
@@ -50,23 +52,23 @@
 namespace rc::jwt {
 
 // Limits (PROTOCOL section 2; see verify()).
-inline constexpr std::size_t token_bytes_max = 8192;   // a longer token is kMalformed
-inline constexpr std::size_t rooms_max = 1000;         // more entries in `rooms` is kBadClaims
+inline constexpr std::size_t token_bytes_max = 8192;  // a longer token is kMalformed
+inline constexpr std::size_t rooms_max = 1000;        // more entries in `rooms` is kBadClaims
 inline constexpr std::int64_t numeric_date_max = std::int64_t{1} << 53;  // exact in a double
-inline constexpr std::int64_t kSkewS = 30;             // clock skew allowed on exp and nbf
+inline constexpr std::int64_t kSkewS = 30;                   // clock skew allowed on exp and nbf
 inline constexpr std::size_t secret_file_bytes_max = 65536;  // load_secret refuses larger files
 
 enum class Role : std::uint8_t { kStudent, kTeacher };
 
 struct Claims {
-  std::string sub;              // a valid user id: 1-64 bytes of [A-Za-z0-9_.-]
-  std::string name;             // trimmed `name`, or sub when absent
-  bool has_name = false;        // the token carried a name (then presence cannot rename)
+  std::string sub;        // a valid user id: 1-64 bytes of [A-Za-z0-9_.-]
+  std::string name;       // trimmed `name`, or sub when absent
+  bool has_name = false;  // the token carried a name (then presence cannot rename)
   Role role = Role::kStudent;
   std::vector<std::string> rooms;  // the room ids listed, in order, "*" left out
   bool all_rooms = false;          // "*" appeared anywhere in `rooms`
-  std::int64_t exp_s = 0;       // seconds since the epoch
-  std::int64_t nbf_s = 0;       // 0 when absent
+  std::int64_t exp_s = 0;          // seconds since the epoch
+  std::int64_t nbf_s = 0;          // 0 when absent
   // True when the claims cover `room` (all_rooms, or room is listed).
   bool allows(std::string_view room) const;
 };
@@ -89,6 +91,7 @@ struct Error {
 
 // Verifies a compact JWS (see the contract above) against `secret` at time
 // now_s (seconds since the epoch) and returns its claims or why it fails.
+// An empty secret is a programmer error (asserted): load_secret never gives one.
 std::variant<Claims, Error> verify(std::string_view token, std::string_view secret,
                                    std::int64_t now_s);
 

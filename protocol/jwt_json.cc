@@ -120,12 +120,24 @@ Status read_payload_json(std::string_view json, std::size_t rooms_limit, Payload
     if (!first_time(seen, k)) return duplicate("claim", kKeys[k]);
     const dom::element v = member.value;
     switch (k) {
-      case 0: out.sub = read_string(v, out.sub_value); break;
-      case 1: out.name = read_string(v, out.name_value); break;
-      case 2: out.role = read_string(v, out.role_value); break;
-      case 3: out.exp = read_number(v, out.exp_value); break;
-      case 4: out.nbf = read_number(v, out.nbf_value); break;
-      default: out.rooms = read_rooms(v, rooms_limit, out.rooms_value); break;
+      case 0:
+        out.sub = read_string(v, out.sub_value);
+        break;
+      case 1:
+        out.name = read_string(v, out.name_value);
+        break;
+      case 2:
+        out.role = read_string(v, out.role_value);
+        break;
+      case 3:
+        out.exp = read_number(v, out.exp_value);
+        break;
+      case 4:
+        out.nbf = read_number(v, out.nbf_value);
+        break;
+      default:
+        out.rooms = read_rooms(v, rooms_limit, out.rooms_value);
+        break;
     }
   }
   return Status::ok();

@@ -22,15 +22,15 @@ enum class UserStatus : std::uint8_t { kOnline, kAway, kBusy, kIdle };
 // in the message.
 struct Presence {
   std::uint8_t has = 0;  // bit per field, see kHasX...
-  static constexpr std::uint8_t kHasX = 1, kHasY = 2, kHasEmoji = 4, kHasHand = 8,
-                                kHasStatus = 16, kHasStatusText = 32, kHasName = 64;
+  static constexpr std::uint8_t kHasX = 1, kHasY = 2, kHasEmoji = 4, kHasHand = 8, kHasStatus = 16,
+                                kHasStatusText = 32, kHasName = 64;
 
-  double x = 0;                  // [0,1]; -0 arrives as 0
-  double y = 0;                  // [0,1]
-  std::string_view emoji;        // <= limits::emoji_bytes_max bytes; "" clears
+  double x = 0;            // [0,1]; -0 arrives as 0
+  double y = 0;            // [0,1]
+  std::string_view emoji;  // <= limits::emoji_bytes_max bytes; "" clears
   bool hand = false;
   UserStatus status = UserStatus::kOnline;  // never kIdle
-  std::string_view status_text;  // trimmed, <= limits::status_text_chars_max code points
+  std::string_view status_text;             // trimmed, <= limits::status_text_chars_max code points
   std::string_view name;  // trimmed, 1..limits::name_bytes_max bytes, no control characters
 };
 
@@ -41,7 +41,7 @@ struct Chat {
 };
 
 struct History {
-  std::uint64_t before = 0;  // 0 = newest; otherwise a positive seq
+  std::uint64_t before = 0;                             // 0 = newest; otherwise a positive seq
   std::uint32_t limit = limits::history_limit_default;  // 1..limits::history_limit_max
 };
 

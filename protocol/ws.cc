@@ -310,7 +310,7 @@ std::size_t write_close_frame(std::uint8_t* out, std::uint16_t code, std::string
   const std::size_t header_bytes = write_server_header(out, kClose, kCloseCodeBytes + reason_bytes);
   out[header_bytes] = static_cast<std::uint8_t>(code >> 8);
   out[header_bytes + 1] = static_cast<std::uint8_t>(code);
-  std::memcpy(out + header_bytes + kCloseCodeBytes, reason.data(), reason_bytes);
+  if (reason_bytes > 0) std::memcpy(out + header_bytes + kCloseCodeBytes, reason.data(), reason_bytes);
   return header_bytes + kCloseCodeBytes + reason_bytes;
 }
 

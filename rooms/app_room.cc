@@ -113,7 +113,9 @@ void App::leave_room(Session& s) {
 }
 
 void App::retire_if_empty(RoomEntry& e) {
-  if (e.sessions.empty() && e.queue.empty() && e.opening.empty() && e.room.member_count() == 0) {
+  if (!e.retiring && e.sessions.empty() && e.queue.empty() && e.opening.empty() &&
+      e.room.member_count() == 0) {
+    e.retiring = true;
     retiring_.push_back(&e);
   }
 }
@@ -229,16 +231,23 @@ void App::on_loop_end(std::int64_t) {
     }
   }
   listed_.resize(keep);
+  std::vector<RoomEntry*> kept;
   for (RoomEntry* e : retiring_) {
+    e->retiring = false;
     if (!e->sessions.empty() || !e->queue.empty() || !e->opening.empty() ||
         e->room.member_count() != 0) {
       continue;
     }
-    if (e->listed) continue;  // retired after its last delta
+    if (e->listed) {
+      // Its last delta has not gone out yet: retire it after that.
+      e->retiring = true;
+      kept.push_back(e);
+      continue;
+    }
     rooms_.erase(e->room.id());
     shard_.stats().rooms.sub();
   }
-  retiring_.clear();
+  retiring_.swap(kept);
 }
 
 void App::on_tick(std::int64_t now) {

@@ -20,6 +20,7 @@ struct RoomEntry {
   std::deque<Session*> queue;      // FIFO of sessions waiting for a place
   bool queue_moved = false;        // positions changed since the last `queued` updates
   bool listed = false;             // on the App's list of rooms with work at tick end
+  bool retiring = false;           // on the App's list of rooms that may be empty now
   // The shard tick interval of the last delta: a room quiet for a whole tick
   // sends its next change at once (leading edge), a busy one at the tick end.
   std::int64_t sent_interval = -2;

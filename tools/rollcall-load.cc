@@ -22,6 +22,7 @@
 #include <cstdio>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include "tools/load/worker.h"
@@ -34,7 +35,7 @@ constexpr std::uint64_t kSessionsPerSourceMax = 20000;  // of ~28k ephemeral por
 constexpr std::uint32_t kThreadsMax = 64;
 constexpr std::uint64_t kFdsReserved = 64;  // epoll instances, stdio, /proc reads
 constexpr std::uint64_t kModelEntriesMax = 64ull << 20;  // members tracked over all clients
-constexpr std::int64_t kSyncWaitNs = 10'000'000'000;
+constexpr std::int64_t kSyncWaitNs = 30'000'000'000;
 constexpr std::int64_t kQuietMinNs = 200'000'000;
 constexpr std::int64_t kStepWaitNs = 5'000'000'000;
 
@@ -119,33 +120,73 @@ bool wait_for(const std::function<bool()>& done, std::int64_t timeout_ns) {
   return true;
 }
 
+// rollcall's own counters (GET /metrics), scraped once a second in the window.
+struct CounterSample {
+  std::int64_t at_ns = 0;
+  std::int64_t frames_out = 0;  // rollcall_frames_out_total: frames queued for sending
+  std::int64_t deltas = 0;      // rollcall_deltas_total: room deltas built
+};
+
+std::optional<CounterSample> scrape(const Settings& s) {
+  const std::string text = http_get(s.target, s.port, "/metrics", 1000);
+  CounterSample c;
+  c.at_ns = mono_ns();
+  c.frames_out = prometheus_sum(text, "rollcall_frames_out_total");
+  c.deltas = prometheus_sum(text, "rollcall_deltas_total");
+  if (c.frames_out < 0 || c.deltas < 0) return std::nullopt;
+  return c;
+}
+
 struct ServerSample {
+  std::vector<CounterSample> counters;
   bool taken = false;
   double cpu_percent = 0;
   std::int64_t rss_kib = -1;
   std::int64_t rss_max_kib = -1;
+  double load_cpu_percent = 0;  // this process, same window
+  double loadavg_1m = -1;       // the machine's, at the window's end
 };
+
+double loadavg_1m() {
+  double v = -1;
+  if (FILE* f = std::fopen("/proc/loadavg", "r")) {
+    if (std::fscanf(f, "%lf", &v) != 1) v = -1;
+    std::fclose(f);
+  }
+  return v;
+}
 
 // Sleeps through [start, end), sampling the server's memory once a second,
 // and measures its CPU time over exactly that window.
-ServerSample watch_window(int pid, std::int64_t start_ns, std::int64_t end_ns) {
+ServerSample watch_window(const Settings& s, std::int64_t start_ns, std::int64_t end_ns) {
+  const int pid = s.server_pid;
   ServerSample out;
   sleep_until_ns(start_ns);
   const std::int64_t cpu0 = pid > 0 ? process_cpu_ticks(pid) : -1;
+  const std::int64_t self0 = process_cpu_ticks(getpid());
   const std::int64_t t0 = mono_ns();
+  std::optional<CounterSample> c = scrape(s);
+  const bool counters = c.has_value();
+  if (counters) out.counters.push_back(*c);
   for (std::int64_t next = t0 + 1'000'000'000; next < end_ns; next += 1'000'000'000) {
     sleep_until_ns(next);
     if (pid > 0) out.rss_max_kib = std::max(out.rss_max_kib, process_rss_kib(pid));
+    if (counters && (c = scrape(s))) out.counters.push_back(*c);
   }
   sleep_until_ns(end_ns);
-  if (pid <= 0 || cpu0 < 0) return out;
-  const std::int64_t cpu1 = process_cpu_ticks(pid);
+  if (counters && (c = scrape(s))) out.counters.push_back(*c);
+  const std::int64_t cpu1 = pid > 0 ? process_cpu_ticks(pid) : -1;
+  const std::int64_t self1 = process_cpu_ticks(getpid());
   const double seconds = static_cast<double>(mono_ns() - t0) / 1e9;
+  const double hz = static_cast<double>(sysconf(_SC_CLK_TCK));
+  out.loadavg_1m = loadavg_1m();
+  if (seconds > 0) out.load_cpu_percent = 100.0 * static_cast<double>(self1 - self0) / hz / seconds;
+  if (pid <= 0 || cpu0 < 0) return out;
   out.rss_kib = process_rss_kib(pid);
   out.rss_max_kib = std::max(out.rss_max_kib, out.rss_kib);
   if (cpu1 >= 0 && seconds > 0) {
     out.taken = true;
-    out.cpu_percent = 100.0 * static_cast<double>(cpu1 - cpu0) / static_cast<double>(sysconf(_SC_CLK_TCK)) / seconds;
+    out.cpu_percent = 100.0 * static_cast<double>(cpu1 - cpu0) / hz / seconds;
   }
   return out;
 }
@@ -187,6 +228,38 @@ std::string json_map(const Map& m) {
     out += fmt::format("\"{}\":{}", k, v);
   }
   return out + "}";
+}
+
+// What the server says it sent, interval by interval. In an interval of L ms
+// a room can send at most floor(L / tick) + 1 deltas (one per tick end, plus
+// one leading edge), so members x that bounds its frames: an interval above
+// it is a violation of "frames/s never above members x ticks/s".
+std::string server_counters_json(const std::vector<CounterSample>& c, std::uint64_t members,
+                                 std::uint32_t rooms, std::int64_t tick_ms) {
+  if (c.size() < 2 || tick_ms <= 0) return "\"server_counters\":null,";
+  double frames_max = 0, deltas_max = 0;
+  std::uint64_t frame_violations = 0, delta_violations = 0;
+  for (std::size_t i = 1; i < c.size(); ++i) {
+    const double seconds = static_cast<double>(c[i].at_ns - c[i - 1].at_ns) / 1e9;
+    // Each scrape's own HTTP answer is counted as one frame by the next one.
+    const std::int64_t frames = c[i].frames_out - c[i - 1].frames_out - 1;
+    const std::int64_t deltas = c[i].deltas - c[i - 1].deltas;
+    const auto ticks = static_cast<std::int64_t>(seconds * 1000.0 / static_cast<double>(tick_ms)) + 1;
+    if (frames > static_cast<std::int64_t>(members) * ticks) ++frame_violations;
+    if (deltas > static_cast<std::int64_t>(rooms) * ticks) ++delta_violations;
+    frames_max = std::max(frames_max, static_cast<double>(frames) / seconds);
+    deltas_max = std::max(deltas_max, static_cast<double>(deltas) / seconds);
+  }
+  const double seconds = static_cast<double>(c.back().at_ns - c.front().at_ns) / 1e9;
+  const auto intervals = static_cast<std::int64_t>(c.size() - 1);
+  return fmt::format(
+      "\"server_counters\":{{\"frames_sent_per_s\":{:.1f},\"frames_sent_per_s_max\":{:.1f},\"frames_cap_per_s\":{:.0f},"
+      "\"frame_cap_violations\":{},\"deltas_per_s\":{:.1f},\"deltas_per_s_max\":{:.1f},\"deltas_cap_per_s\":{:.0f},"
+      "\"delta_cap_violations\":{},\"intervals\":{}}},",
+      static_cast<double>(c.back().frames_out - c.front().frames_out - intervals) / seconds, frames_max,
+      static_cast<double>(members) * 1000.0 / static_cast<double>(tick_ms), frame_violations,
+      static_cast<double>(c.back().deltas - c.front().deltas) / seconds, deltas_max,
+      static_cast<double>(rooms) * 1000.0 / static_cast<double>(tick_ms), delta_violations, intervals);
 }
 
 std::string report_json(const Settings& s, const Shared& sh, const Counters& c, const RunTimes& t,
@@ -231,6 +304,8 @@ std::string report_json(const Settings& s, const Shared& sh, const Counters& c, 
   } else {
     j += "\"server\":null,";
   }
+  j += fmt::format("\"load_cpu_percent\":{:.2f},\"loadavg_1m\":{:.2f},", srv.load_cpu_percent, srv.loadavg_1m);
+  j += server_counters_json(srv.counters, open, s.rooms, tick_ms);
   j += fmt::format("\"errors\":{{\"connect\":{},\"handshake\":{},\"handshake_statuses\":{},\"protocol\":{},\"socket\":{},",
                    c.connect_errors, c.handshake_errors, json_map(c.handshake_statuses), c.protocol_errors,
                    c.socket_errors);
@@ -270,6 +345,8 @@ void report_human(const Settings& s, const Shared& sh, const Counters& c, const 
     std::fprintf(stderr, "  server pid %d: cpu %.1f%%, rss %lld KiB (max %lld)\n", s.server_pid, srv.cpu_percent,
                  static_cast<long long>(srv.rss_kib), static_cast<long long>(srv.rss_max_kib));
   }
+  std::fprintf(stderr, "  load generator cpu %.1f%%, machine load average %.2f\n", srv.load_cpu_percent,
+               srv.loadavg_1m);
   if (s.mode == Mode::kPresence) {
     std::fprintf(stderr, "  convergence: %llu/%u rooms synced, %llu clients compared, %llu mismatched (%llu entries)\n",
                  static_cast<unsigned long long>(t.rooms_synced), s.rooms,
@@ -324,7 +401,7 @@ int run(const Settings& settings) {
     sh.window_start_ns.store(start);
     sh.window_end_ns.store(end);
     sh.phase.store(static_cast<int>(Phase::kRun), std::memory_order_release);
-    srv = watch_window(s.server_pid, start, end);
+    srv = watch_window(s, start, end);
     t.window_s = static_cast<double>(end - start) / 1e9;
     if (presence) converge(sh, s.threads, t);
   }

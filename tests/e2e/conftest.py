@@ -16,6 +16,7 @@ something else, so the tests stay valid once rooms are served.
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import itertools
 import json
@@ -60,16 +61,26 @@ def workdir(tmp_path_factory):
     return str(tmp_path_factory.mktemp("rollcall-e2e"))
 
 
-@pytest.fixture(scope="module")
-def server(binary, workdir):
-    """The module's server with the default flags (anonymous, 2 threads)."""
-    srv = Server(binary, workdir)
+@contextlib.contextmanager
+def serving(binary, workdir, flags=None, anonymous=True):
+    """A started server for a `with` block (module fixtures); stopped at the end,
+    which fails if the server died, logged an alarm or did not exit 0 on SIGTERM."""
+    srv = Server(binary, workdir, flags=flags, anonymous=anonymous)
     srv.start()
-    yield srv
-    srv.stop()
+    try:
+        yield srv
+    finally:
+        srv.stop()
     problem = srv.problem()
     if problem:
         pytest.fail(problem, pytrace=False)
+
+
+@pytest.fixture(scope="module")
+def server(binary, workdir):
+    """The module's server with the default flags (anonymous, 2 threads)."""
+    with serving(binary, workdir) as srv:
+        yield srv
 
 
 @pytest.fixture
@@ -96,9 +107,11 @@ def _watch_servers():
     """After every test: no server died unexpectedly or logged a sanitizer or
     assertion report, so a failure is pinned on the test that caused it."""
     yield
-    problems = [p for p in (srv.problem() for srv in list(Server.live)) if p]
+    problems = []
     for srv in list(Server.live):
-        if srv.problem():
+        problem = srv.problem()
+        if problem:
+            problems.append(problem)
             srv.reported = True  # one report per server
     if problems:
         pytest.fail("; ".join(problems), pytrace=False)
@@ -236,6 +249,12 @@ class Server:
         if self.stop_problem:
             return f"server on port {self.port} {self.stop_problem}; log: {self.log_tail()}"
         return ""
+
+    def check(self):
+        """Fails the calling test (not its teardown) if the server died or logged an alarm."""
+        problem = self.problem()
+        self.reported = True
+        assert not problem, problem
 
     def healthz(self):
         resp = http_get(self.port, "/healthz")

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from conftest import (HOST, RawWS, check_error, http_exchange, http_get, read_response, request,
-                      room_path, upgrade_request)
+from conftest import (HOST, RawWS, check_error, http_exchange, http_get, read_response, request, room_path,
+                      serving, upgrade_request)
 
 
 def upgrade(port, path, headers=()):
@@ -53,8 +53,19 @@ SAMPLE_RE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[a-zA-Z_][a-zA-Z0-9_]*="[
                        r'(,[a-zA-Z_][a-zA-Z0-9_]*="[^"\\\n]*")*\})? (\S+)$')
 
 
+def metric_family(name, families):
+    """The family a sample belongs to (histogram and summary samples carry a suffix)."""
+    if name in families:
+        return name
+    for suffix in ("_bucket", "_sum", "_count"):
+        base = name[: -len(suffix)]
+        if name.endswith(suffix) and families.get(base, {}).get("type") in ("histogram", "summary"):
+            return base
+    raise AssertionError(f"sample {name} without a TYPE line")
+
+
 def parse_metrics(text):
-    """{family: {"type": t, "help": h, "samples": [(labels, value)]}}; asserts the 0.0.4 syntax."""
+    """{family: {"type", "help", "samples": [(name, labels, value)]}}; asserts the 0.0.4 syntax."""
     families = {}
     for line in text.split("\n")[:-1]:
         if line.startswith("# HELP "):
@@ -65,16 +76,34 @@ def parse_metrics(text):
             name, _, kind = line[7:].partition(" ")
             assert kind in ("counter", "gauge", "histogram", "summary", "untyped"), line
             fam = families.setdefault(name, {"samples": []})
-            assert not fam["samples"], f"TYPE after samples of {name}"
+            assert not fam["samples"] and "type" not in fam, f"misplaced TYPE line for {name}"
             fam["type"] = kind
         else:
             m = SAMPLE_RE.match(line)
             assert m, f"not a metrics sample line: {line!r}"
-            name = m.group(1)
-            assert name in families and "type" in families[name], f"sample {name} without TYPE"
-            value = float(m.group(4))
-            families[name]["samples"].append((m.group(2) or "", value))
+            fam = families[metric_family(m.group(1), families)]
+            fam["samples"].append((m.group(1), m.group(2) or "", float(m.group(4))))
     return families
+
+
+def check_histogram(name, fam):
+    """Buckets are cumulative per label set and the +Inf bucket equals _count."""
+    series = {}
+    for sample, labels, value in fam["samples"]:
+        key = re.sub(r',?le="[^"]*"', "", labels)
+        entry = series.setdefault(key, {"buckets": [], "count": None})
+        if sample == name + "_bucket":
+            le = re.search(r'le="([^"]*)"', labels)
+            assert le, f"{sample} without le: {labels}"
+            entry["buckets"].append((float(le.group(1)), value))
+        elif sample == name + "_count":
+            entry["count"] = value
+    for key, entry in series.items():
+        bounds = [b for b, _ in entry["buckets"]]
+        counts = [c for _, c in entry["buckets"]]
+        assert bounds == sorted(bounds) and bounds[-1] == float("inf"), f"{name}{key}: bounds {bounds}"
+        assert counts == sorted(counts), f"{name}{key}: buckets not cumulative {counts}"
+        assert counts[-1] == entry["count"], f"{name}{key}: +Inf bucket {counts[-1]} != count {entry['count']}"
 
 
 def test_metrics_prometheus_text(server):
@@ -92,11 +121,14 @@ def test_metrics_prometheus_text(server):
     assert families["rollcall_connections"]["type"] == "gauge"
     assert families["rollcall_accepted_total"]["type"] == "counter"
     for name, fam in families.items():
+        assert "help" in fam, f"{name} has no HELP line"
         if fam["type"] == "counter":
-            assert all(v >= 0 for _, v in fam["samples"]), name
+            assert all(v >= 0 for _, _, v in fam["samples"]), name
+        if fam["type"] == "histogram":
+            check_histogram(name, fam)
     # The session held open above and this request's own connection.
-    assert sum(v for _, v in families["rollcall_sessions"]["samples"]) >= 1
-    assert sum(v for _, v in families["rollcall_connections"]["samples"]) >= 2
+    assert sum(v for _, _, v in families["rollcall_sessions"]["samples"]) >= 1
+    assert sum(v for _, _, v in families["rollcall_connections"]["samples"]) >= 2
 
 
 @pytest.mark.parametrize("path", ["/nope", "/healthz/x", "/api", "/api/nothing", "/ws", "/ws/rooms",
@@ -223,11 +255,8 @@ ORIGINS = "http://a.example, https://b.example:8443"
 
 @pytest.fixture(scope="module")
 def origin_server(binary, workdir):
-    from conftest import Server
-    srv = Server(binary, workdir, flags={"--allowed-origins": ORIGINS})
-    srv.start()
-    yield srv
-    srv.stop()
+    with serving(binary, workdir, flags={"--allowed-origins": ORIGINS}) as srv:
+        yield srv
 
 
 @pytest.mark.parametrize("origin", ["http://evil.example", "http://a.example.evil",

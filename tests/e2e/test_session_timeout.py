@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import OP_PING, OP_PONG, OP_TEXT, ProtocolError, RawWS, Server, frame, ws_connect, ws_ping
+from conftest import OP_PING, OP_PONG, OP_TEXT, ProtocolError, RawWS, frame, serving, ws_connect, ws_ping
 
 TIMEOUT_S = 3
 WATCH_S = 5.5
@@ -15,10 +15,8 @@ WATCH_S = 5.5
 
 @pytest.fixture(scope="module")
 def timeout_server(binary, workdir):
-    srv = Server(binary, workdir, flags={"--session-timeout": TIMEOUT_S})
-    srv.start()
-    yield srv
-    srv.stop()
+    with serving(binary, workdir, flags={"--session-timeout": TIMEOUT_S}) as srv:
+        yield srv
 
 
 def silent_client(port, out):

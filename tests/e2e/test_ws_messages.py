@@ -2,6 +2,8 @@
 
 import asyncio
 import json
+import os
+import time
 
 import pytest
 
@@ -117,27 +119,60 @@ def test_many_messages_in_one_write(server):
         assert stamps == sorted(stamps)
 
 
-def test_room_messages_pending_rooms_layer(server):
-    """Today's stand-in for the rooms layer (replace this test when rooms land):
-    no welcome after the upgrade, and every well-formed room message answers
-    BAD_REQUEST "<type>: rooms are not served yet", echoing client_id as ref."""
-    with session(server, "pending-rooms") as ws:
-        # Nothing arrives on its own: the first message is the answer to our ping.
-        ws.send_json({"type": "ping"})
-        first = ws.recv_json()
-        assert first.get("type") == "pong", f"expected no welcome before the pong, got {first!r}"
-        cases = [({"type": "presence", "x": 0.5, "y": 0.25, "hand": True}, "presence"),
-                 ({"type": "chat", "text": "hello", "client_id": "c-1"}, "chat"),
-                 ({"type": "history", "before": 18, "limit": 50}, "history"),
-                 ({"type": "sync"}, "sync"),
-                 ({"type": "lower_hands"}, "lower_hands")]
-        for msg, kind in cases:
-            ws.send_json(msg)
-            err = ws.recv_json()
-            assert err.get("type") == "error" and err.get("code") == "BAD_REQUEST", err
-            assert err.get("message") == f"{kind}: rooms are not served yet", err
-            if "client_id" in msg:
-                assert err.get("ref") == msg["client_id"], err
+def shows(msg, uid, **fields):
+    """True when a delta (joined/updated) or sync shows uid with these field values."""
+    if msg.get("type") == "delta":
+        entries = (msg.get("joined") or []) + (msg.get("updated") or [])
+    elif msg.get("type") in ("sync", "welcome"):
+        entries = msg.get("members") or []
+    else:
+        return False
+    return any(e.get("user_id") == uid and all(e.get(k) == v for k, v in fields.items()) for e in entries)
+
+
+def next_matching(ws, pred, what, timeout=3.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        msg = ws.recv_json(max(0.05, deadline - time.monotonic()))
+        if pred(msg):
+            return msg
+    raise AssertionError(f"no {what} within {timeout}s")
+
+
+def test_room_messages_served(server):
+    """Each client message type of PROTOCOL 3.2 on a real room (this replaced the
+    "rooms are not served yet" stand-in): welcome first, presence -> delta,
+    chat -> chat (trimmed, client_id echoed), history, sync, lower_hands for a
+    student -> FORBIDDEN, ping -> pong."""
+    room, uid = unique_room("served"), "smoke-" + os.urandom(3).hex()
+    with RawWS.connect(server.port, f"/ws/rooms/{room}?user_id={uid}&name=Smoke") as ws:
+        welcome = ws.recv_json()
+        assert welcome.get("type") == "welcome", f"first message is not a welcome: {welcome!r}"
+        assert welcome["room"] == room and welcome["user_id"] == uid and welcome["role"] == "student", welcome
+        assert shows(welcome, uid, name="Smoke", connected=True, devices=1), welcome
+
+        ws.send_json({"type": "presence", "x": 0.5, "y": 0.25, "hand": True})
+        delta = next_matching(ws, lambda m: shows(m, uid, x=0.5, y=0.25, hand=True), "delta with the presence")
+        assert delta["type"] == "delta" and isinstance(delta.get("tick"), int), delta
+
+        ws.send_json({"type": "chat", "text": "  hello  ", "client_id": "c-1"})
+        chat = ws.expect("chat")
+        [line] = chat["messages"]
+        assert (line["text"], line["client_id"], line["user_id"], line["name"]) == ("hello", "c-1", uid, "Smoke")
+        assert isinstance(line["seq"], int) and line["seq"] >= 1, line
+
+        ws.send_json({"type": "history", "limit": 10})
+        history = ws.expect("history")
+        assert [m["seq"] for m in history["messages"]][-1:] == [line["seq"]], history
+        assert isinstance(history.get("complete"), bool), history
+
+        ws.send_json({"type": "sync"})
+        sync = ws.expect("sync")
+        assert shows(sync, uid, x=0.5, hand=True), sync
+
+        ws.send_json({"type": "lower_hands", "client_id": "c-2"})
+        err = ws.expect("error")
+        assert err.get("code") == "FORBIDDEN" and err.get("ref") == "c-2", err
         ws.ping()
 
 

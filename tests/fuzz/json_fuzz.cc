@@ -32,12 +32,12 @@ using rc::msg::ClientMessage;
 using rc::msg::Presence;
 using rc::msg::Type;
 
-#define CHECK(cond)                                                                  \
-  do {                                                                               \
-    if (!(cond)) {                                                                   \
+#define CHECK(cond)                                                                     \
+  do {                                                                                  \
+    if (!(cond)) {                                                                      \
       std::fprintf(stderr, "json_fuzz: check failed: %s (line %d)\n", #cond, __LINE__); \
-      std::abort();                                                                  \
-    }                                                                                \
+      std::abort();                                                                     \
+    }                                                                                   \
   } while (0)
 
 // ---- an independent RFC 8259 grammar check (bytes only; UTF-8 is checked apart)
@@ -64,7 +64,8 @@ class Grammar {
     return true;
   }
   void ws() {
-    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\t' || s_[i_] == '\n' || s_[i_] == '\r')) ++i_;
+    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\t' || s_[i_] == '\n' || s_[i_] == '\r'))
+      ++i_;
   }
   bool digits() {
     const std::size_t start = i_;
@@ -157,7 +158,9 @@ void check_text(std::string_view s) {
   CHECK(rc::utf8::valid(s));
 }
 
-void check_trimmed(std::string_view s) { CHECK(rc::utf8::trim(s) == s); }
+void check_trimmed(std::string_view s) {
+  CHECK(rc::utf8::trim(s) == s);
+}
 
 void check_ranges(const ClientMessage& m, const rc::json::DecodeLimits& lim) {
   const Presence& p = m.presence;
@@ -198,22 +201,32 @@ void check_ranges(const ClientMessage& m, const rc::json::DecodeLimits& lim) {
 
 const char* type_name(Type t) {
   switch (t) {
-    case Type::kPresence: return "presence";
-    case Type::kChat: return "chat";
-    case Type::kHistory: return "history";
-    case Type::kSync: return "sync";
-    case Type::kPing: return "ping";
-    case Type::kLowerHands: return "lower_hands";
+    case Type::kPresence:
+      return "presence";
+    case Type::kChat:
+      return "chat";
+    case Type::kHistory:
+      return "history";
+    case Type::kSync:
+      return "sync";
+    case Type::kPing:
+      return "ping";
+    case Type::kLowerHands:
+      return "lower_hands";
   }
   return "";
 }
 
 const char* status_name(rc::msg::UserStatus s) {
   switch (s) {
-    case rc::msg::UserStatus::kOnline: return "online";
-    case rc::msg::UserStatus::kAway: return "away";
-    case rc::msg::UserStatus::kBusy: return "busy";
-    case rc::msg::UserStatus::kIdle: return "idle";
+    case rc::msg::UserStatus::kOnline:
+      return "online";
+    case rc::msg::UserStatus::kAway:
+      return "away";
+    case rc::msg::UserStatus::kBusy:
+      return "busy";
+    case rc::msg::UserStatus::kIdle:
+      return "idle";
   }
   return "";
 }

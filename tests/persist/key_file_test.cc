@@ -74,9 +74,9 @@ TEST(KeyFile, HexWithTrailingWhitespace) {
 }
 
 TEST(KeyFile, BadLengthIsRefusedWithTheFileName) {
-  for (const std::string& text : {std::string(), std::string(31, 'a'), std::string(33, 'a'),
-                                  kHex.substr(0, 62), kHex + "00", kHex.substr(0, 63) + "\n",
-                                  " " + kHex, std::string(64, 'x') + "\n" + "junk"}) {
+  for (const std::string& text :
+       {std::string(), std::string(31, 'a'), std::string(33, 'a'), kHex.substr(0, 62), kHex + "00",
+        kHex.substr(0, 63) + "\n", " " + kHex, std::string(64, 'x') + "\n" + "junk"}) {
     auto key = parse_chat_key(text, "/etc/rollcall/chat.key");
     ASSERT_FALSE(key.is_ok()) << text;
     EXPECT_NE(key.status().message().find("/etc/rollcall/chat.key"), std::string::npos);

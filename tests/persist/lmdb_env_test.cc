@@ -32,7 +32,9 @@ std::unique_ptr<Env> open_env(const std::string& dir, std::size_t map_bytes = 1 
 }
 
 // Built with append: GCC 12 warns (-Wrestrict, a false positive) on "v:" + k.
-std::string value_of(std::string_view key) { return std::string("v:").append(key); }
+std::string value_of(std::string_view key) {
+  return std::string("v:").append(key);
+}
 
 void put_all(Env& env, const std::vector<std::string>& keys) {
   auto txn = env.begin_write();
@@ -141,7 +143,10 @@ TEST(LmdbEnv, FullMapIsReportedAsSuchAndTheEnvKeepsWorking) {
 TEST(LmdbEnv, ReadOnlyNeedsAnExistingDatabase) {
   TempDir dir;
   EXPECT_FALSE(Env::open(dir.path(), EnvOptions{1 << 20, true}).is_ok());
-  { auto env = open_env(dir.path()); put_all(*env, {"a"}); }
+  {
+    auto env = open_env(dir.path());
+    put_all(*env, {"a"});
+  }
   auto ro = Env::open(dir.path(), EnvOptions{1 << 20, true});
   ASSERT_TRUE(ro.is_ok()) << ro.status().message();
   auto txn = (*ro)->begin_read();

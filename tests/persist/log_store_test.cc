@@ -1,5 +1,6 @@
 #include "persist/log_store.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
@@ -21,7 +22,7 @@ class TempDir {
   }
   ~TempDir() { std::filesystem::remove_all(path_); }
   const std::string& path() const { return path_; }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
+  std::string file(const std::string& name) const { return fmt::format("{}/{}", path_, name); }
 
  private:
   std::string path_;
@@ -50,10 +51,10 @@ ChatMessage message(std::uint64_t seq, std::string text) {
   ChatMessage m;
   m.seq = seq;
   m.ts_ms = 1763798400000 + static_cast<std::int64_t>(seq);
-  m.user_id = "u" + std::to_string(seq % 3);
-  m.name = "Name " + std::to_string(seq % 3);
+  m.user_id = fmt::format("u{}", seq % 3);
+  m.name = fmt::format("Name {}", seq % 3);
   m.text = std::move(text);
-  m.client_id = seq % 2 ? "c-" + std::to_string(seq) : "";
+  m.client_id = seq % 2 ? fmt::format("c-{}", seq) : "";
   return m;
 }
 
@@ -61,7 +62,7 @@ ChatMessage message(std::uint64_t seq, std::string text) {
 void write_range(LogStore& store, std::string_view room, std::uint64_t first, std::uint64_t last) {
   std::vector<ChatMessage> msgs;
   for (std::uint64_t s = first; s <= last; ++s) {
-    msgs.push_back(message(s, std::string(room) + " message " + std::to_string(s)));
+    msgs.push_back(message(s, fmt::format("{} message {}", room, s)));
   }
   std::vector<NewRecord> records;
   for (const auto& m : msgs) records.push_back(NewRecord{room, &m});
@@ -89,7 +90,7 @@ TEST(LogStore, NewLogCreatesItsKeyFile) {
   auto store = open_store(options_for(data));
   ASSERT_TRUE(store);
   EXPECT_TRUE(store->created_key());
-  EXPECT_EQ(store->key_path(), data + "/chat.key");
+  EXPECT_EQ(store->key_path(), fmt::format("{}/chat.key", data));
   struct stat st {};
   ASSERT_EQ(::stat(store->key_path().c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
@@ -117,8 +118,8 @@ TEST(LogStore, WrongKeyDoesNotOpenTheLog) {
   EXPECT_FALSE(std::filesystem::exists(dir.file("data/chat.key")));
   auto wrong = LogStore::open(options_for(dir.file("data"), dir.file("b.key")));
   ASSERT_FALSE(wrong.is_ok());
-  EXPECT_NE(wrong.status().message().find("the chat key does not open the log in " +
-                                          dir.file("data")),
+  EXPECT_NE(wrong.status().message().find(
+                fmt::format("the chat key does not open the log in {}", dir.file("data"))),
             std::string::npos)
       << wrong.status().message();
   // Nor does the default key path, which does not exist for this log.

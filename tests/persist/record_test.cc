@@ -116,7 +116,8 @@ TEST(Record, BodyRoundTripsEveryField) {
   std::string body;
   encode_body(m, body);
   // Four u32 lengths plus the bytes.
-  EXPECT_EQ(body.size(), 16 + m.user_id.size() + m.name.size() + m.text.size() + m.client_id.size());
+  EXPECT_EQ(body.size(),
+            16 + m.user_id.size() + m.name.size() + m.text.size() + m.client_id.size());
   ChatMessage back;
   ASSERT_TRUE(decode_body(body, back));
   expect_same_body(back, m);
@@ -190,8 +191,7 @@ TEST(Record, AadBindsRoomSeqAndHeader) {
   EXPECT_EQ(cipher->open(RecordKey("other", 5).view(), value, back), OpenError::kAuthentication);
   std::string edited_ts = value;
   edited_ts[8] ^= 1;
-  EXPECT_EQ(cipher->open(RecordKey("room", 5).view(), edited_ts, back),
-            OpenError::kAuthentication);
+  EXPECT_EQ(cipher->open(RecordKey("room", 5).view(), edited_ts, back), OpenError::kAuthentication);
   for (std::size_t i = kRecordHeaderBytes; i < value.size(); i += 7) {
     std::string flipped = value;
     flipped[i] ^= 0x20;

@@ -3,10 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <cstdlib>
 #include <cstdint>
+#include <cstdlib>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace rc::json {
@@ -158,7 +159,8 @@ TEST_F(DecodeTest, Status) {
   EXPECT_EQ(msg_.presence.status, msg::UserStatus::kAway);
   ASSERT_TRUE(decode(R"({"type":"presence","status":"busy"})"));
   EXPECT_EQ(msg_.presence.status, msg::UserStatus::kBusy);
-  for (const char* bad : {"\"idle\"", "\"offline\"", "\"Online\"", "\" busy\"", "\"\"", "1", "null"}) {
+  for (const char* bad :
+       {"\"idle\"", "\"offline\"", "\"Online\"", "\" busy\"", "\"\"", "1", "null"}) {
     expect_rejected(std::string(R"({"type":"presence","status":)") + bad + "}", "status: ");
   }
 }
@@ -246,7 +248,8 @@ TEST_F(DecodeTest, HistoryEdges) {
   ASSERT_TRUE(decode(R"({"type":"history","before":18446744073709551615,"limit":200})"));
   EXPECT_EQ(msg_.history.before, UINT64_MAX);
   EXPECT_EQ(msg_.history.limit, 200u);
-  for (const char* bad : {"0", "-1", "1.5", "1.0", "1e2", "18446744073709551616", "\"18\"", "null"}) {
+  for (const char* bad :
+       {"0", "-1", "1.5", "1.0", "1e2", "18446744073709551616", "\"18\"", "null"}) {
     expect_rejected(std::string(R"({"type":"history","before":)") + bad + "}", "before: ");
   }
   for (const char* bad : {"0", "201", "-5", "50.0", "\"50\"", "null", "true"}) {
@@ -281,6 +284,8 @@ TEST_F(DecodeTest, TypeRules) {
   expect_rejected(R"({"type":"Ping"})", "type: unknown");
   expect_rejected(R"({"type":""})", "type: unknown");
   expect_rejected(R"({"type":"ping","type":"ping"})", "type: appears more than once");
+  expect_rejected(R"({"a":1,"type":"ping","type":"ping"})", "type: appears more than once");
+  expect_rejected(R"({"x":0.5,"type":"presence","x":0.5})", "x: appears more than once");
   ASSERT_TRUE(decode(R"({"t\u0079pe":"p\u0069ng"})")) << "keys and values are unescaped";
   EXPECT_EQ(msg_.type, msg::Type::kPing);
   ASSERT_TRUE(decode(R"({"a":1,"b":[2],"type":"chat","text":"late type"})"));
@@ -309,8 +314,8 @@ TEST_F(DecodeTest, UnknownFieldsAreIgnoredWhateverTheirValue) {
 
 TEST_F(DecodeTest, UnknownFieldsMustStillBeJson) {
   for (const char* bad : {"tru", "nul", "[1 2]", "[1,]", R"({"a" 1})", R"({"a":1,})", "01", "-",
-                          "1.", "1e999", "123456789012345678901234567890", R"("\q")",
-                          R"("\ud800")", R"("\udc00x")", "[[1]", "{\"a\":[}]}"}) {
+                          "1.", "1e999", "123456789012345678901234567890", R"("\q")", R"("\ud800")",
+                          R"("\udc00x")", "[[1]", "{\"a\":[}]}"}) {
     EXPECT_FALSE(decode(std::string(R"({"type":"ping","junk":)") + bad + "}")) << bad;
   }
 }
@@ -342,7 +347,8 @@ TEST_F(DecodeTest, InvalidUtf8InsideAString) {
     EXPECT_FALSE(decode("{\"type\":\"ping\",\"junk\":\"" + b + "\"}"));
     EXPECT_FALSE(decode("{\"type\":\"ping\",\"" + b + "\":1}"));
   }
-  expect_rejected(R"({"type":"chat","text":"\ud800"})", "text: ");
+  expect_rejected(R"({"type":"chat","text":"\ud800"})", "text: has an invalid escape sequence");
+  expect_rejected(R"({"type":"presence","name":"\x41"})", "name: has an invalid escape sequence");
   expect_rejected(R"({"type":"chat","text":"\udc4d\ud83d"})", "text: ");
   EXPECT_FALSE(decode("{\"type\":\"chat\",\"text\":\"a\tb\"}")) << "raw control in a string";
 }
@@ -382,6 +388,17 @@ TEST_F(DecodeTest, MessageLargerThanTheDecoderIsRejected) {
   EXPECT_EQ(m.chat.text.size(), 200u);
 }
 
+TEST_F(DecodeTest, MovedDecoderKeepsWorking) {
+  Decoder moved = std::move(decoder_);
+  const std::string text = R"({"type":"chat","text":"after the move"})";
+  std::vector<std::uint8_t> buf(text.begin(), text.end());
+  buf.resize(text.size() + Decoder::padding());
+  ASSERT_TRUE(moved.decode(buf.data(), text.size(), {}, msg_, err_));
+  EXPECT_EQ(msg_.chat.text, "after the move");
+  decoder_ = std::move(moved);
+  ASSERT_TRUE(decode(R"({"type":"ping"})"));
+}
+
 TEST_F(DecodeTest, LongMessagesAtCapacity) {
   // Many keys before `type`: both passes unescape them, which must fit.
   std::string text = "{";
@@ -389,7 +406,8 @@ TEST_F(DecodeTest, LongMessagesAtCapacity) {
   text += R"("type":"ping"})";
   ASSERT_LE(text.size(), limits::message_bytes_default);
   EXPECT_TRUE(decode(text)) << err_.message;
-  std::string one_key = "{\"" + std::string(limits::message_bytes_default - 30, 'k') + R"(":1,"type":"sync"})";
+  std::string one_key =
+      "{\"" + std::string(limits::message_bytes_default - 30, 'k') + R"(":1,"type":"sync"})";
   ASSERT_LE(one_key.size(), limits::message_bytes_default);
   EXPECT_TRUE(decode(one_key)) << err_.message;
 }

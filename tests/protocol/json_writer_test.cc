@@ -25,9 +25,9 @@ std::string escaped(std::string_view s) {
 // A byte-at-a-time model of the escaping rules, to hold the word-at-a-time
 // scanner to.
 std::string model_escape(std::string_view s) {
-  static const char* const kShort[0x20] = {
-      nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, "\\b", "\\t", "\\n",
-      nullptr, "\\f",   "\\r"};
+  static const char* const kShort[0x20] = {nullptr, nullptr, nullptr, nullptr, nullptr,
+                                           nullptr, nullptr, nullptr, "\\b",   "\\t",
+                                           "\\n",   nullptr, "\\f",   "\\r"};
   std::string out = "\"";
   for (std::size_t i = 0; i < s.size(); ++i) {
     const auto c = static_cast<unsigned char>(s[i]);
@@ -88,8 +88,8 @@ TEST(EscapeString, AppendsToExistingContent) {
 }
 
 TEST(EscapeString, MatchesTheByteModelAtEveryAlignment) {
-  const std::string alphabet[] = {"a", "Z", " ", "\"", "\\", "\n", "\x01", "\x1f", "\u2028",
-                                  "\u2029", "é", "—", "👍", "\x7f"};
+  const std::string alphabet[] = {"a",    "Z",      " ",      "\"", "\\", "\n", "\x01",
+                                  "\x1f", "\u2028", "\u2029", "é",  "—",  "👍",  "\x7f"};
   std::mt19937 rng(12345);
   for (int round = 0; round < 3000; ++round) {
     std::string s;
@@ -100,6 +100,15 @@ TEST(EscapeString, MatchesTheByteModelAtEveryAlignment) {
     }
     ASSERT_EQ(escaped(s), model_escape(s)) << s;
   }
+}
+
+TEST(EscapeString, LongTextAcrossChunkBoundaries) {
+  for (std::size_t offset = 100; offset < 400; ++offset) {
+    const std::string s = std::string(offset, 'a') + "\u2028\"" + std::string(offset, 'b') + "\n";
+    ASSERT_EQ(escaped(s), model_escape(s)) << offset;
+  }
+  const std::string plain(5000, 'x');
+  EXPECT_EQ(escaped(plain), "\"" + plain + "\"");
 }
 
 TEST(Writer, Integers) {
@@ -113,15 +122,15 @@ TEST(Writer, Integers) {
       .value(std::numeric_limits<std::uint64_t>::max())
       .value(std::uint32_t{4000000000u})
       .end_array();
-  EXPECT_EQ(out,
-            "[0,-5,-9223372036854775808,9223372036854775807,18446744073709551615,4000000000]");
+  EXPECT_EQ(out, "[0,-5,-9223372036854775808,9223372036854775807,18446744073709551615,4000000000]");
 }
 
 TEST(Writer, DoublesAreShortestRoundTrip) {
   const std::pair<double, const char*> cases[] = {
-      {0.5, "0.5"},     {0.1, "0.1"},   {1.0, "1"},         {0.0, "0"},
-      {0.25, "0.25"},   {-0.0, "-0"},   {1e21, "1e+21"},    {1e-7, "1e-07"},
-      {0.1 + 0.2, "0.30000000000000004"}, {123456.0, "123456"}};
+      {0.5, "0.5"},        {0.1, "0.1"},    {1.0, "1"},
+      {0.0, "0"},          {0.25, "0.25"},  {-0.0, "-0"},
+      {1e21, "1e+21"},     {1e-7, "1e-07"}, {0.1 + 0.2, "0.30000000000000004"},
+      {123456.0, "123456"}};
   for (const auto& [d, text] : cases) {
     std::string out;
     Writer(out).value(d);
@@ -159,9 +168,8 @@ TEST(Writer, NestingAndCommas) {
       .field("g", "lit")
       .field("h", std::string_view("view"))
       .end_object();
-  EXPECT_EQ(out,
-            R"({"a":[1,"two",{"b":null},[]],"c":true,"d":{},"e":0.5,"f":{"pre":"encoded"},)"
-            R"("g":"lit","h":"view"})");
+  EXPECT_EQ(out, R"({"a":[1,"two",{"b":null},[]],"c":true,"d":{},"e":0.5,"f":{"pre":"encoded"},)"
+                 R"("g":"lit","h":"view"})");
   EXPECT_EQ(w.depth(), 0u);
 }
 
@@ -192,10 +200,9 @@ TEST(Writer, WelcomeMember) {
       .field("devices", 1)
       .field("connected", true)
       .end_object();
-  EXPECT_EQ(out,
-            R"({"user_id":"u42","name":"Ada","role":"student","x":0.5,"y":0.25,"emoji":"",)"
-            R"("hand":false,"hand_at":0,"status":"online","status_text":"","devices":1,)"
-            R"("connected":true})");
+  EXPECT_EQ(out, R"({"user_id":"u42","name":"Ada","role":"student","x":0.5,"y":0.25,"emoji":"",)"
+                 R"("hand":false,"hand_at":0,"status":"online","status_text":"","devices":1,)"
+                 R"("connected":true})");
 }
 
 // What the writer produces, the decoder (simdjson) reads back unchanged.
@@ -217,7 +224,12 @@ TEST_F(RoundTrip, StringsWithEverythingThatNeedsEscaping) {
   for (int c = 1; c < 0x20; ++c) text += static_cast<char>(c);
   text += "\" \\ / \u2028 \u2029 é漢👍 \x7f end";
   std::string out;
-  Writer(out).begin_object().field("type", "chat").field("text", text).field("client_id", "c\"1").end_object();
+  Writer(out)
+      .begin_object()
+      .field("type", "chat")
+      .field("text", text)
+      .field("client_id", "c\"1")
+      .end_object();
   ASSERT_TRUE(decode(out)) << err_.message << " in " << out;
   // The decoder trims, so the text starts and ends with visible characters.
   EXPECT_EQ(msg_.chat.text, text);

@@ -30,7 +30,9 @@ std::string token_of(std::string_view header_json, std::string_view payload_json
          base64url_encode(std::string_view(reinterpret_cast<const char*>(mac.data()), mac.size()));
 }
 
-std::string signed_payload(std::string_view payload_json) { return token_of(kHeader, payload_json); }
+std::string signed_payload(std::string_view payload_json) {
+  return token_of(kHeader, payload_json);
+}
 
 // `{"sub":"u1","exp":<now+60>,"rooms":["physics-101"]` + extra + `}`.
 std::string payload_with(std::string_view extra) {
@@ -92,9 +94,10 @@ TEST(JwtTest, Rfc7515AppendixA1SignatureVerifies) {
   const std::string payload =
       "{\"iss\":\"joe\",\r\n \"exp\":1300819380,\r\n \"http://example.com/is_root\":true}";
   const std::string expected =
-      "eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9"
-      ".eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ"
-      ".dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+      "eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9."
+      "eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVl"
+      "fQ."
+      "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
   EXPECT_EQ(token_of(header, payload, *key), expected);
 
   auto r = verify(expected, *key, 1300819380);
@@ -164,14 +167,15 @@ TEST(JwtTest, MinimalTokenGetsDefaults) {
 TEST(JwtTest, UnknownClaimsAndHeaderMembersAreIgnored) {
   const Claims c = expect_ok(token_of(
       R"({"kid":"k1","alg":"HS256","x5u":null,"extra":{"a":[1,2.5,true,null]}})",
-      payload_with(R"(,"iss":"lms.example","aud":["x"],"iat":1763798000,"jti":"j","deep":[[[{}]]])")));
+      payload_with(
+          R"(,"iss":"lms.example","aud":["x"],"iat":1763798000,"jti":"j","deep":[[[{}]]])")));
   EXPECT_EQ(c.sub, "u1");
 }
 
 TEST(JwtTest, KeysAreComparedUnescaped) {
-  const Claims c = expect_ok(token_of(
-      R"({"\u0061lg":"HS256"})",
-      R"({"\u0073ub":"u\u0031","exp":1763798460,"rooms":["r"],"name":"Zo\u00eb"})"));
+  const Claims c = expect_ok(
+      token_of(R"({"\u0061lg":"HS256"})",
+               R"({"\u0073ub":"u\u0031","exp":1763798460,"rooms":["r"],"name":"Zo\u00eb"})"));
   EXPECT_EQ(c.sub, "u1");
   EXPECT_EQ(c.name, "Zo\xc3\xab");
 }
@@ -189,7 +193,7 @@ TEST(JwtTest, TypMayBeJwtInAnyCaseOrAbsent) {
 TEST(JwtTest, ExpiryAllowsThirtySecondsOfSkew) {
   const std::string token = signed_payload(payload_with(""));  // exp = now + 60
   expect_ok(token, kNow + 60);
-  expect_ok(token, kNow + 90);                  // expired, but within the skew
+  expect_ok(token, kNow + 90);  // expired, but within the skew
   expect_fail(token, Failure::kExpired, kNow + 91);
   expect_fail(token, Failure::kExpired, std::numeric_limits<std::int64_t>::max());
   expect_ok(token, std::numeric_limits<std::int64_t>::min());
@@ -197,9 +201,9 @@ TEST(JwtTest, ExpiryAllowsThirtySecondsOfSkew) {
 
 TEST(JwtTest, NotBeforeAllowsThirtySecondsOfSkew) {
   const std::string token = signed_payload(payload_with(",\"nbf\":" + std::to_string(kNow + 40)));
-  expect_fail(token, Failure::kNotYetValid, kNow);        // 40 s early
-  expect_fail(token, Failure::kNotYetValid, kNow + 9);    // 31 s early
-  expect_ok(token, kNow + 10);                            // 30 s early: within the skew
+  expect_fail(token, Failure::kNotYetValid, kNow);      // 40 s early
+  expect_fail(token, Failure::kNotYetValid, kNow + 9);  // 31 s early
+  expect_ok(token, kNow + 10);                          // 30 s early: within the skew
   EXPECT_EQ(expect_ok(token, kNow + 40).nbf_s, kNow + 40);
 }
 
@@ -211,9 +215,9 @@ TEST(JwtTest, FractionalDatesRoundTowardsTheStricterSide) {
   // nbf = now + 30.5: 0.5 s too early even with the skew.
   expect_fail(signed_payload(R"({"sub":"u1","rooms":[],"exp":1.8e9,"nbf":1763798430.5})"),
               Failure::kNotYetValid);
-  EXPECT_EQ(expect_ok(signed_payload(R"({"sub":"u1","rooms":[],"exp":1.8e9,"nbf":1763798429.5})"))
-                .nbf_s,
-            kNow + 30);
+  EXPECT_EQ(
+      expect_ok(signed_payload(R"({"sub":"u1","rooms":[],"exp":1.8e9,"nbf":1763798429.5})")).nbf_s,
+      kNow + 30);
 }
 
 TEST(JwtTest, DatesMustBeNumbersInRange) {
@@ -275,9 +279,10 @@ TEST(JwtTest, OtherAlgorithmsAreRefused) {
 TEST(JwtTest, HeaderMustBeAJsonObjectWithAJwtTyp) {
   for (std::string_view header :
        {"not json", R"(["HS256"])", R"("HS256")", "", R"({"alg":"HS256"} {})",
-        R"({"alg":"HS256",})", R"({"alg":"HS256","alg":"HS256"})", R"({"alg":"HS256","typ":"at+jwt"})",
-        R"({"alg":"HS256","typ":1})", R"({"alg":"HS256","typ":null})",
-        R"({"alg":"HS256","crit":["exp"],"exp":1})", "{\"alg\":\"HS256\",\"x\":\"\xff\"}"}) {
+        R"({"alg":"HS256",})", R"({"alg":"HS256","alg":"HS256"})",
+        R"({"alg":"HS256","typ":"at+jwt"})", R"({"alg":"HS256","typ":1})",
+        R"({"alg":"HS256","typ":null})", R"({"alg":"HS256","crit":["exp"],"exp":1})",
+        "{\"alg\":\"HS256\",\"x\":\"\xff\"}"}) {
     SCOPED_TRACE(header);
     expect_fail(token_of(header, payload_with("")), Failure::kMalformed);
   }
@@ -326,8 +331,8 @@ TEST(JwtTest, TokenSizeLimit) {
   }
   ASSERT_EQ(token.size(), token_bytes_max);
   expect_ok(token);
-  const std::string longer = signed_payload(
-      payload_with(",\"pad\":\"" + std::string(6200, 'x') + "\""));
+  const std::string longer =
+      signed_payload(payload_with(",\"pad\":\"" + std::string(6200, 'x') + "\""));
   ASSERT_GT(longer.size(), token_bytes_max);
   expect_fail(longer, Failure::kMalformed);
   expect_fail(std::string(1 << 20, 'a'), Failure::kMalformed);
@@ -366,16 +371,15 @@ TEST(JwtTest, RequiredClaimsMustBePresent) {
 }
 
 TEST(JwtTest, SubMustBeAValidUserId) {
-  for (std::string_view sub :
-       {R"("")", R"("a b")", R"("a/b")", R"("a@b")", R"("é")", R"("u\u0000")", "1", "null",
-        R"(["u1"])"}) {
+  for (std::string_view sub : {R"("")", R"("a b")", R"("a/b")", R"("a@b")", R"("é")",
+                               R"("u\u0000")", "1", "null", R"(["u1"])"}) {
     expect_claims_fail(R"({"exp":1763798460,"rooms":["r"],"sub":)" + std::string(sub) + "}");
   }
   expect_claims_fail(R"({"exp":1763798460,"rooms":["r"],"sub":")" + std::string(65, 'a') + "\"}");
   const std::string longest(64, 'a');
-  EXPECT_EQ(expect_ok(signed_payload(R"({"exp":1763798460,"rooms":["r"],"sub":")" + longest + "\"}"))
-                .sub,
-            longest);
+  EXPECT_EQ(
+      expect_ok(signed_payload(R"({"exp":1763798460,"rooms":["r"],"sub":")" + longest + "\"}")).sub,
+      longest);
   EXPECT_EQ(expect_ok(signed_payload(R"({"exp":1763798460,"rooms":["r"],"sub":"A.z_0-9"})")).sub,
             "A.z_0-9");
 }
@@ -397,8 +401,8 @@ TEST(JwtTest, EmptyRoomsAllowNothing) {
 }
 
 TEST(JwtTest, StarAnywhereInRoomsAllowsEveryRoom) {
-  const Claims c = expect_ok(
-      signed_payload(R"({"sub":"u1","exp":1763798460,"rooms":["a","*","b","a"]})"));
+  const Claims c =
+      expect_ok(signed_payload(R"({"sub":"u1","exp":1763798460,"rooms":["a","*","b","a"]})"));
   EXPECT_TRUE(c.all_rooms);
   EXPECT_EQ(c.rooms, (std::vector<std::string>{"a", "b", "a"}));
   EXPECT_TRUE(c.allows("a"));

@@ -6,14 +6,17 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <cstdlib>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/status.h"
 
@@ -97,6 +100,58 @@ inline std::int64_t process_rss_kib(int pid) {
   }
   std::fclose(f);
   return kib;
+}
+
+// GET path from addr:port over a blocking socket (timeout_ms per step) and
+// returns the whole answer, head included; empty on any failure. For a few
+// scrapes per second from the main thread, not for the hot path.
+inline std::string http_get(const in_addr& addr, std::uint16_t port, const char* path, int timeout_ms) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return {};
+  timeval tv{timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  sockaddr_in dst{};
+  dst.sin_family = AF_INET;
+  dst.sin_port = htons(port);
+  dst.sin_addr = addr;
+  std::string answer;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&dst), sizeof dst) == 0) {
+    const std::string req = std::string("GET ") + path + " HTTP/1.1\r\nHost: load\r\nConnection: close\r\n\r\n";
+    if (send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size())) {
+      char buf[16384];
+      constexpr std::size_t kAnswerBytesMax = 4 << 20;
+      ssize_t n;
+      while (answer.size() < kAnswerBytesMax && (n = recv(fd, buf, sizeof buf, 0)) > 0) {
+        answer.append(buf, static_cast<std::size_t>(n));
+      }
+    }
+  }
+  close(fd);
+  return answer;
+}
+
+// The sum of every sample of a Prometheus counter family in a /metrics text
+// (`name 12` or `name{shard="0"} 12` lines); -1 when there is none.
+inline std::int64_t prometheus_sum(std::string_view text, std::string_view name) {
+  std::int64_t sum = -1;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    std::size_t eol = text.find('\n', pos);
+    if (eol == std::string_view::npos) eol = text.size();
+    const std::string_view line = text.substr(pos, eol - pos);
+    pos = eol + 1;
+    if (line.size() <= name.size() || line.substr(0, name.size()) != name) continue;
+    const char next = line[name.size()];
+    if (next != ' ' && next != '{') continue;
+    const std::size_t space = line.rfind(' ');
+    const std::string value(line.substr(space + 1));
+    char* end = nullptr;
+    const long long v = std::strtoll(value.c_str(), &end, 10);
+    if (end == value.c_str()) continue;
+    sum = (sum < 0 ? 0 : sum) + v;
+  }
+  return sum;
 }
 
 }  // namespace rc::load

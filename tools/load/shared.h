@@ -74,7 +74,7 @@ struct Counters {
   std::uint64_t pings_answered = 0;
   std::uint64_t errors_received = 0;  // `error` messages
   std::uint64_t unrequested_syncs = 0;  // syncs the server sent on its own (slow client)
-  std::uint64_t tick_gaps = 0;          // a delta whose tick is not the previous one + 1
+  std::uint64_t tick_gaps = 0;          // window: a delta whose tick is not the previous one + 1
   std::uint64_t model_anomalies = 0;    // update/left for a member the client never saw join
   std::uint64_t foreign_entries = 0;    // entries for users that are not the generator's
   std::uint64_t updates_sent_total = 0;

@@ -14,9 +14,10 @@
 // Shared's atomics. counters() is read by the main thread after join().
 //
 // Parsing shortcut: a delta goes out as the same bytes to every member of a
-// room, so a worker keeps, per room, the bytes and the parse of the last delta
-// it decoded. A client whose next frame is byte-for-byte that delta (memcmp)
-// reuses the parse; it still receives, reads and applies every frame itself.
+// room, so a worker keeps, per room, the bytes and the parse of the last
+// kCacheSlots deltas it decoded (slot = tick % kCacheSlots). A client whose
+// frame is byte-for-byte a cached delta (memcmp) reuses the parse; it still
+// receives, reads and applies every frame itself.
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -54,6 +55,7 @@ inline constexpr int kEventsMax = 512;
 inline constexpr std::int64_t kPollNsMax = 5'000'000;
 inline constexpr std::int64_t kCloseWaitNs = 2'000'000'000;
 inline constexpr std::uint16_t kCloseNormal = 1000;
+inline constexpr std::size_t kCacheSlots = 64;  // parsed deltas kept per room
 
 // A growable byte buffer that always keeps kPadBytes readable after its
 // content (simdjson reads past the end of what it parses).
@@ -132,7 +134,7 @@ class Worker {
     inet_ntop(AF_INET, &s_.target, ip, sizeof ip);
     std::snprintf(buf, sizeof buf, "%s:%u", ip, static_cast<unsigned>(s_.port));
     host_port_ = buf;
-    if (details_) cache_.resize(s_.rooms);
+    if (details_) cache_.resize(std::size_t{s_.rooms} * kCacheSlots);
     const double seconds = s_.duration_s + 1;
     counters_.frames_per_second.assign(static_cast<std::size_t>(seconds), 0);
     period_ns_ = s_.rate_hz > 0 ? static_cast<std::int64_t>(1e9 / s_.rate_hz) : 0;
@@ -556,15 +558,29 @@ class Worker {
   }
 
   const ServerMessage* decode(Client& c, const std::uint8_t* data, std::size_t len, std::size_t capacity) {
-    Cached* slot = details_ && c.room < cache_.size() ? &cache_[c.room] : nullptr;
-    if (slot != nullptr && slot->bytes.size() == len && std::memcmp(slot->bytes.data(), data, len) == 0) {
-      return &slot->msg;
+    Cached* slot = nullptr;
+    std::uint64_t tick = 0;
+    if (details_ && delta_tick(data, len, tick)) {
+      slot = &cache_[c.room * kCacheSlots + tick % kCacheSlots];
+      if (slot->bytes.size() == len && std::memcmp(slot->bytes.data(), data, len) == 0) return &slot->msg;
     }
     if (!parser_.parse(data, len, capacity, details_, scratch_)) return nullptr;
     if (slot == nullptr || scratch_.kind != Kind::kDelta) return &scratch_;
     slot->bytes.assign(reinterpret_cast<const char*>(data), len);
     std::swap(slot->msg, scratch_);
     return &slot->msg;
+  }
+
+  // The tick of a delta written the way both servers write it (type first,
+  // then tick): only a cache key, the cached bytes are compared in full.
+  static bool delta_tick(const std::uint8_t* data, std::size_t len, std::uint64_t& tick) {
+    static constexpr std::string_view kPrefix = R"({"type":"delta","tick":)";
+    if (len <= kPrefix.size() || std::memcmp(data, kPrefix.data(), kPrefix.size()) != 0) return false;
+    std::size_t i = kPrefix.size();
+    if (data[i] < '0' || data[i] > '9') return false;
+    tick = 0;
+    for (; i < len && data[i] >= '0' && data[i] <= '9'; ++i) tick = tick * 10 + (data[i] - '0');
+    return true;
   }
 
   void on_message(Client& c, const std::uint8_t* data, std::size_t len, std::size_t capacity) {
@@ -620,7 +636,8 @@ class Worker {
       }
       ++c.sec_deltas;
     }
-    if (c.has_tick && m.has_tick && m.tick != c.last_tick + 1) ++counters_.tick_gaps;
+    // Only inside the window: the final sync probe moves its room's tick too.
+    if (window && c.has_tick && m.has_tick && m.tick != c.last_tick + 1) ++counters_.tick_gaps;
     if (m.has_tick) {
       c.has_tick = true;
       c.last_tick = m.tick;

@@ -1,0 +1,203 @@
+#!/usr/bin/env bash
+# Whole-system benchmark over loopback: rollcall against the plain per-message broadcast
+# baseline (tools/rollcall-baseline.cc), both measured by tools/rollcall-load in the same run.
+#
+# For each scenario (issue 3) each server runs alone, pinned to core 0 (rollcall with
+# --threads 1), while rollcall-load runs pinned to core 1. rollcall-load measures the server's
+# CPU (utime+stime from /proc/PID/stat) and VmRSS over the measured window, frames and
+# deliveries per second, latency (send stamp to receipt) and the end-of-run convergence check.
+#
+#   a    1 room  x 1000 members at 1 Hz,  --tick-ms 50
+#   a10  1 room  x 1000 members at 1 Hz,  --tick-ms 10   (rollcall only differs; baseline has no tick)
+#   b    1 room  x 1000 members at 10 Hz, --tick-ms 50
+#   c    50 rooms x 20 members at 5 Hz,   --tick-ms 50
+#   d    100 rooms x 100 members at 2 Hz, --tick-ms 50
+#
+# Writes results/<scenario>-<server>.json (+ .log with the load's summary) and prints a
+# markdown table, the ratios rollcall/baseline and the checks against the goals.
+#
+# usage: scripts/bench.sh [--quick] [--only a,b,...] [--build-dir DIR] [--results DIR] [--nice N]
+#   --quick   5 s windows after a 2 s warm-up (a smoke run); default 25 s after 5 s
+#   --nice    scheduling priority of the server and the load (default -10 when run as root, so
+#             that other work on a shared machine disturbs the measurement less; 0 otherwise)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+quick=0
+only=""
+if [ "$(id -u)" = 0 ]; then niceness=-10; else niceness=0; fi
+build=build
+results=results
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) quick=1 ;;
+    --only) only=$2; shift ;;
+    --build-dir) build=$2; shift ;;
+    --results) results=$2; shift ;;
+    --nice) niceness=$2; shift ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    *) echo "bench.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+if [ "$quick" = 1 ]; then duration=5; warmup=2; else duration=25; warmup=5; fi
+
+ulimit -n "$(ulimit -Hn)"
+if [ "$(nproc)" -lt 2 ]; then echo "bench.sh: needs 2 cores (server on core 0, load on core 1)" >&2; exit 2; fi
+command -v curl >/dev/null || { echo "bench.sh: needs curl" >&2; exit 2; }
+
+echo "==> building $build (Release)" >&2
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$build" --target rollcall rollcall-load rollcall-baseline >&2
+mkdir -p "$results"
+{
+  echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), kernel $(uname -r)"
+  echo "compiler: $(c++ --version | head -1)"
+  echo "source: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- . 2>/dev/null || echo ' + uncommitted changes')"
+  echo "windows: ${duration} s after ${warmup} s warm-up; nice ${niceness}; load average at start $(cut -d' ' -f1-3 /proc/loadavg)"
+} | tee "$results/bench_meta.txt"
+
+scenarios=(
+  "a 1 1000 1 50"
+  "a10 1 1000 1 10"
+  "b 1 1000 10 50"
+  "c 50 20 5 50"
+  "d 100 100 2 50"
+)
+
+# A port nobody listens on. rollcall listens with SO_REUSEPORT, so a forgotten server on the
+# same port would silently take half the connections: never share one.
+free_port() {
+  local p
+  for p in $(seq 28100 28999); do
+    if [ -z "$(ss -Htln "sport = :$p" 2>/dev/null)" ]; then echo "$p"; return 0; fi
+  done
+  return 1
+}
+
+server_pid=""
+stop_server() {
+  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
+    kill -TERM "$server_pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+  fi
+  server_pid=""
+}
+trap stop_server EXIT
+
+# run_one NAME SERVER ROOMS MEMBERS RATE TICK_MS
+run_one() {
+  local name=$1 server=$2 rooms=$3 members=$4 rate=$5 tick=$6
+  local port data out="$results/$name-$server"
+  port=$(free_port) || { echo "bench.sh: no free port" >&2; return 1; }
+  data=$(mktemp -d)
+  if [ "$server" = rollcall ]; then
+    taskset -c 0 nice -n "$niceness" "$build/rollcall" --threads 1 --tick-ms "$tick" --port "$port" --bind 127.0.0.1 \
+      --allow-anonymous --room-capacity "$members" --data-dir "$data" --log-level warn \
+      >"$out.server.log" 2>&1 &
+  else
+    taskset -c 0 nice -n "$niceness" "$build/rollcall-baseline" --port "$port" --bind 127.0.0.1 >"$out.server.log" 2>&1 &
+  fi
+  server_pid=$!
+  local up=0
+  for _ in $(seq 1 100); do
+    if curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; then up=1; break; fi
+    sleep 0.1
+  done
+  if [ "$up" != 1 ]; then
+    echo "bench.sh: $server did not start (see $out.server.log)" >&2
+    stop_server; rm -rf "$data"; return 1
+  fi
+  if ss -Htlnp "sport = :$port" | grep -v "pid=$server_pid," | grep -q .; then
+    echo "bench.sh: another process listens on port $port" >&2
+    stop_server; rm -rf "$data"; return 1
+  fi
+  echo "==> $name $server: $rooms room(s) x $members members at $rate Hz, tick $tick ms, port $port" >&2
+  taskset -c 1 nice -n "$niceness" "$build/rollcall-load" presence --port "$port" --rooms "$rooms" --members "$members" \
+    --rate "$rate" --duration "$duration" --warmup "$warmup" --server-pid "$server_pid" \
+    --room-prefix "bench-$name" >"$out.json" 2>"$out.log" || echo "bench.sh: load failed for $name $server" >&2
+  tail -n 8 "$out.log" >&2
+  stop_server
+  rm -rf "$data"
+}
+
+for s in "${scenarios[@]}"; do
+  read -r name rooms members rate tick <<<"$s"
+  if [ -n "$only" ] && [[ ",$only," != *",$name,"* ]]; then continue; fi
+  run_one "$name" rollcall "$rooms" "$members" "$rate" "$tick"
+  run_one "$name" baseline "$rooms" "$members" "$rate" "$tick"
+done
+
+python3 - "$results" "$only" <<'EOF'
+import json, os, sys
+results, only = sys.argv[1], sys.argv[2]
+order = ["a", "a10", "b", "c", "d"]
+names = [n for n in order if not only or n in only.split(",")]
+def load(n, s):
+    try:
+        with open(os.path.join(results, f"{n}-{s}.json")) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+def lat(r, k): return r["latency_ms"][k] if r else float("nan")
+def cpu(r): return r["server"]["cpu_percent"] if r and r.get("server") else float("nan")
+def ratio(x, y): return x / y if y else float("nan")
+print("| scenario | server | server CPU % | RSS MiB | frames/s | deliveries/s | updates sent/s | p50 ms | p99 ms | max ms | converged | skipped/closes/syncs | load CPU % | loadavg |")
+print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|---:|")
+for n in names:
+    for s in ("rollcall", "baseline"):
+        r = load(n, s)
+        if not r:
+            print(f"| {n} | {s} | (no result) |"); continue
+        rss = r["server"]["rss_max_kib"] / 1024 if r.get("server") else float("nan")
+        conv = r["convergence"]["ok"]
+        notes = f'{r["updates_skipped"]}/{r["closes"]["server"] + r["closes"]["eof"]}/{r["unrequested_syncs"]}'
+        print(f'| {n} | {s} | {cpu(r):.1f} | {rss:.1f} | {r["frames_per_s"]:.0f} | {r["deliveries_per_s"]:.0f} | '
+              f'{r["updates_sent_per_s"]:.0f} | {lat(r,"p50"):.2f} | {lat(r,"p99"):.2f} | {lat(r,"max"):.2f} | '
+              f'{"yes" if conv else "NO"} | {notes} | {r.get("load_cpu_percent", float("nan")):.1f} | {r.get("loadavg_1m", float("nan")):.2f} |')
+print()
+print("| scenario | CPU rollcall/baseline | deliveries/s rollcall/baseline | p99 rollcall/baseline | rollcall frames sent/s (mean, max 1 s) | cap members x ticks/s | intervals over cap | rollcall deltas/s vs rooms x ticks/s |")
+print("|---|---:|---:|---:|---|---:|---:|---|")
+def frames_check(r):
+    """(ok, detail) for 'frames/s never above members x ticks/s', from the server's counters."""
+    sc = r.get("server_counters")
+    if not sc:
+        tick_rate = 1000 / r["tick_ms"] if r["tick_ms"] else float("nan")
+        ok = r["frames_cap_per_s"] is not None and r["frames_per_s"] <= r["frames_cap_per_s"]
+        return ok, f'client side: {r["frames_per_s"]:.0f}/s of {r["frames_cap_per_s"]}/s'
+    ok = sc["frame_cap_violations"] == 0 and sc["delta_cap_violations"] == 0
+    return ok, (f'{sc["frames_sent_per_s"]:.0f}/s mean, {sc["frames_sent_per_s_max"]:.0f}/s max over 1 s, cap {sc["frames_cap_per_s"]:.0f}/s, '
+                f'{sc["frame_cap_violations"]}/{sc["intervals"]} intervals over; deltas {sc["deltas_per_s"]:.1f}/s of {sc["deltas_cap_per_s"]:.0f}/s')
+for n in names:
+    r, b = load(n, "rollcall"), load(n, "baseline")
+    if not r or not b:
+        print(f"| {n} | (missing) |"); continue
+    sc = r.get("server_counters") or {}
+    print(f'| {n} | {ratio(cpu(r), cpu(b)):.3f} | {ratio(r["deliveries_per_s"], b["deliveries_per_s"]):.2f} | '
+          f'{ratio(lat(r,"p99"), lat(b,"p99")):.4f} | {sc.get("frames_sent_per_s", float("nan")):.0f}, {sc.get("frames_sent_per_s_max", float("nan")):.0f} | '
+          f'{sc.get("frames_cap_per_s", float("nan")):.0f} | {sc.get("frame_cap_violations", "?")}/{sc.get("intervals", "?")} | '
+          f'{sc.get("deltas_per_s", float("nan")):.1f} of {sc.get("deltas_cap_per_s", float("nan")):.0f} |')
+print()
+def goal(label, ok, detail): print(f"- {label}: {'met' if ok else 'MISSED'} ({detail})")
+r, b = load("a", "rollcall"), load("a", "baseline")
+if r and b:
+    q = ratio(cpu(r), cpu(b))
+    goal("(a) rollcall CPU <= 1/10 of the baseline's, --tick-ms 50", q <= 0.1, f"ratio {q:.3f}")
+r = load("a10", "rollcall")
+if r:
+    goal("(a) p99 <= 15 ms with --tick-ms 10", lat(r, "p99") <= 15, f'p99 {lat(r, "p99"):.2f} ms')
+r = load("b", "rollcall")
+if r:
+    full = (r["updates_skipped"] == 0 and r["unrequested_syncs"] == 0 and r["tick_gaps"] == 0
+            and r["closes"]["server"] + r["closes"]["eof"] == 0 and r["convergence"]["ok"])
+    goal("(b) delivered in full (no skipped deltas, no slow-client syncs, converged)", full,
+         f'skipped sends {r["updates_skipped"]}, syncs {r["unrequested_syncs"]}, tick gaps {r["tick_gaps"]}, converged {r["convergence"]["ok"]}')
+    goal("(b) p99 under 2 ticks", lat(r, "p99") < 2 * r["tick_ms"], f'p99 {lat(r, "p99"):.2f} ms, tick {r["tick_ms"]} ms')
+for n in names:
+    r = load(n, "rollcall")
+    if r:
+        ok, detail = frames_check(r)
+        goal(f"({n}) frames/s never above members x ticks/s", ok, detail)
+EOF
