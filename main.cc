@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "core/shard.h"
 #include "persist/log_writer.h"
+#include "persist/metrics.h"
 #include "protocol/jwt.h"
 #include "rooms/app.h"
 #include "rooms/context.h"
@@ -89,6 +90,7 @@ int run(const rc::Config& cfg) {
   }
   (*log)->start();
   rc::rooms::Context ctx(cfg, group, **log, jwt_secret);
+  ctx.more_metrics = [w = log->get()](std::string& out) { rc::persist::append_metrics(w->stats(), out); };
   rc::Status st = group.start([&ctx](rc::Shard& shard) -> std::unique_ptr<rc::ShardApp> {
     return std::make_unique<rc::rooms::App>(ctx, shard);
   });

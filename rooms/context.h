@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -53,6 +54,9 @@ struct Context {
   persist::ChatLog& log;
   std::string jwt_secret;  // empty: no token is accepted
   std::unique_ptr<AppStats[]> stats;
+  // Appends metrics of parts the rooms layer does not see (the chat log's
+  // thread); any thread may call it.
+  std::function<void(std::string&)> more_metrics;
   Context(const Config& c, ShardGroup& g, persist::ChatLog& l, std::string secret)
       : config(c), group(g), log(l), jwt_secret(std::move(secret)), stats(new AppStats[g.size()]) {}
 };

@@ -65,6 +65,12 @@ std::string App::metrics() const {
       {"rollcall_slow_client_events_total", "Sessions that fell behind and skipped deltas.",
        &AppStats::slow_clients_total},
       {"rollcall_queued_sessions_total", "Sessions that waited in a room's queue.", &AppStats::queued_total},
+      {"rollcall_chat_accepted_total", "Chat messages handed to the log.", &AppStats::chat_accepted_total},
+      {"rollcall_chat_broadcast_total", "Committed chat messages broadcast.", &AppStats::chat_broadcast_total},
+      {"rollcall_chat_rate_limited_total", "Chat messages refused by the rate limit.",
+       &AppStats::chat_rate_limited_total},
+      {"rollcall_slow_consumers_total", "Sessions closed 1008 for unsent chat over --max-outbound-bytes.",
+       &AppStats::slow_consumers_total},
   };
   for (const App& a : app) {
     family(out, a.name, "counter", a.help);
@@ -104,6 +110,7 @@ std::string App::metrics() const {
                    static_cast<double>(h.sum()) / 1e6);
     fmt::format_to(std::back_inserter(out), "rollcall_tick_flush_seconds_count{{shard=\"{}\"}} {}\n", i, h.count());
   }
+  if (ctx_.more_metrics) ctx_.more_metrics(out);
   return out;
 }
 
