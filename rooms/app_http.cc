@@ -10,12 +10,10 @@
 #include "protocol/outbound.h"
 #include "protocol/route.h"
 #include "rooms/app.h"
+#include "rooms/web_assets.h"
 
 namespace rc::rooms {
 namespace {
-
-// Static assets the binary serves (the classroom page lands with the web client).
-constexpr std::string_view kNoAssets[] = {""};
 
 std::size_t http_error_slot(int status) {
   switch (status) {
@@ -68,7 +66,7 @@ std::size_t App::on_http(Session& s, std::uint8_t* data, std::size_t len) {
   if (len < request_bytes) return 0;  // wait for the whole body
 
   http::RouteOptions opts{ctx_.config.allowed_origins};
-  http::Routed routed = http::route(req, opts, std::span<const std::string_view>(kNoAssets, 0));
+  http::Routed routed = http::route(req, opts, asset_names());
   const bool close = wants_close(req);
   switch (routed.route) {
     case http::Route::Error:
@@ -89,9 +87,19 @@ std::size_t App::on_http(Session& s, std::uint8_t* data, std::size_t len) {
     case http::Route::Tickets:
       on_ticket_request(s, req);
       return len;
-    case http::Route::Static:
-      answer(s, http::error_response(404, "NOT_FOUND", "no such asset"), true);
-      return len;
+    case http::Route::Static: {
+      const Asset* asset = find_asset(routed.asset);
+      if (asset == nullptr) {  // "/" in a build whose web/ has no index.html
+        answer(s, http::error_response(404, "NOT_FOUND", "no such asset"), true);
+        return len;
+      }
+      std::string r = http::response(200, asset->content_type, asset->body,
+                                     "Cache-Control: no-cache\r\n", close);
+      // HEAD gets the same head, Content-Length included, and no body.
+      if (req.method == http::Method::Head) r.resize(r.size() - asset->body.size());
+      answer(s, r, close);
+      return close ? len : request_bytes;
+    }
     case http::Route::Room:
       return on_room_request(s, req, routed.room);
   }
@@ -110,7 +118,7 @@ void App::accept_upgrade(Session& s, UpgradeHandoff& h) {
   s.who = std::move(h.who);
   s.has_since = h.has_since;
   s.since = h.since;
-  s.session_id = random_.token(12);
+  s.session_id = random_.token(10);  // 14 characters: kept inline in the string
   s.last_ping_ms = shard_.now_ms();
   shard_.stats().sessions.add();
   enter_room(s, std::move(h.room));

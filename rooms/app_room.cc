@@ -266,7 +266,10 @@ void App::on_tick(std::int64_t now) {
 }
 
 void App::sweep_rooms(std::int64_t now) {
+  std::uint64_t members = 0, queued = 0;
   for (auto& [id, e] : rooms_) {
+    members += e->room.member_count();
+    queued += e->queue.size();
     if (!e->chat_ready && !e->open_requested) request_open(*e);
     if (e->room.sweep(now)) {
       admit_from_queue(*e);
@@ -274,6 +277,8 @@ void App::sweep_rooms(std::int64_t now) {
     }
     if (e->room.dirty()) list(*e);
   }
+  stats_.members.set(members);
+  stats_.queued.set(queued);
 }
 
 }  // namespace rc::rooms

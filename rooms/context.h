@@ -31,6 +31,8 @@ struct AppStats {
   std::array<Counter, kCountedCloseCodes.size()> closes_sent;
   std::array<Counter, kCountedErrorCodes.size()> errors_sent;
   std::array<Counter, 6> http_errors;  // 400, 401/403, 404/405, 426, 431, other
+  Counter members;             // gauge: members of this shard's rooms (grace included)
+  Counter queued;              // gauge: sessions waiting in this shard's room queues
   Counter presence_total;      // accepted presence updates
   Counter deltas_total;        // deltas built (one per room per tick at most)
   Counter delta_bytes_total;   // bytes of those deltas (each built once, sent to many)

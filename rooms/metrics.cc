@@ -72,6 +72,15 @@ std::string App::metrics() const {
       {"rollcall_slow_consumers_total", "Sessions closed 1008 for unsent chat over --max-outbound-bytes.",
        &AppStats::slow_consumers_total},
   };
+  const App gauges[] = {
+      {"rollcall_members", "Members of rooms (reconnect grace included), as of the last sweep.",
+       &AppStats::members},
+      {"rollcall_queued_sessions", "Sessions waiting in room queues, as of the last sweep.", &AppStats::queued},
+  };
+  for (const App& a : gauges) {
+    family(out, a.name, "gauge", a.help);
+    per_shard(out, g, a.name, [&](std::uint32_t i) { return (ctx_.stats[i].*a.field).get(); });
+  }
   for (const App& a : app) {
     family(out, a.name, "counter", a.help);
     per_shard(out, g, a.name, [&](std::uint32_t i) { return (ctx_.stats[i].*a.field).get(); });
