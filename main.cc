@@ -12,6 +12,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/shard.h"
+#include "core/tls.h"
 #include "persist/log_writer.h"
 #include "persist/metrics.h"
 #include "protocol/jwt.h"
@@ -48,7 +49,18 @@ int run(const rc::Config& cfg) {
     }
     jwt_secret = std::move(*secret);
   }
+  std::unique_ptr<rc::tls::ServerContext> tls;
+  if (!cfg.tls_cert.empty()) {
+    auto loaded = rc::tls::ServerContext::load(cfg.tls_cert, cfg.tls_key);
+    if (!loaded) {
+      RC_ERROR("TLS: {}", loaded.status().message());
+      return kExitBadConfig;
+    }
+    tls = std::move(*loaded);
+    RC_INFO("TLS on: {}", tls->summary());
+  }
   rc::ShardOptions base;
+  base.tls = tls.get();
   base.bind = cfg.bind;
   base.port = cfg.port;
   base.pin = cfg.pin;

@@ -16,6 +16,7 @@
 #include <mutex>
 
 #include "core/log.h"
+#include "core/tls.h"
 
 namespace rc {
 
@@ -104,6 +105,7 @@ Result<int> open_listener(const std::string& bind, std::uint16_t port, bool reus
 struct Shard::SendNode {
   FrameRef frame;
   SendNode* next = nullptr;
+  bool cipher = false;  // TLS: already encrypted (or not a TLS connection's plaintext)
 };
 
 struct Shard::SendOp {
@@ -130,6 +132,7 @@ struct Shard::Conn {
   std::uint64_t low_water = 0;
   InputBuffer input;
   void* app_data = nullptr;
+  tls::Session* tls = nullptr;
   std::int64_t close_deadline_ms = 0;
   // handoff, between handoff() and the end of on_data
   std::uint32_t handoff_target = 0;
@@ -158,6 +161,8 @@ struct Shard::Impl {
   std::vector<std::unique_ptr<SendOp[]>> op_chunks;
   bool shutdown_seen = false;
   bool accept_armed = false;
+  std::unique_ptr<tls::ThreadContext> tls_thread;
+  std::string tls_plain;  // scratch for decrypted bytes
   Completion batch[kReapBatch];
 
   explicit Impl(Shard& shard) : s(shard) {}
@@ -199,6 +204,7 @@ struct Shard::Impl {
     RC_ASSERT(k->send_op == nullptr && !k->recv_armed);
     drop_queue(k);
     free_input(k);
+    delete k->tls;
     std::uint32_t gen = k->gen;
     *k = Conn{};
     k->gen = gen;
@@ -221,6 +227,7 @@ struct Shard::Impl {
     SendNode* nd = free_nodes;
     free_nodes = nd->next;
     nd->next = nullptr;
+    nd->cipher = false;
     return nd;
   }
   void free_node(SendNode* nd) {
@@ -307,6 +314,7 @@ struct Shard::Impl {
     if (!st) return st;
     event_fd = eventfd(0, EFD_CLOEXEC);
     if (event_fd < 0) return Status::error(fmt::format("eventfd: {}", std::strerror(errno)));
+    if (s.opts_.tls != nullptr) tls_thread = std::make_unique<tls::ThreadContext>(*s.opts_.tls);
     return Status::ok();
   }
 
@@ -369,6 +377,7 @@ struct Shard::Impl {
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     k->fd = fd;
+    if (tls_thread) k->tls = new tls::Session(*tls_thread);
     stats().accepted_total.add();
     ConnId id = id_of(k, slot);
     app->on_open(id);
@@ -384,7 +393,13 @@ struct Shard::Impl {
     ConnId id = id_of(k, slot);
     if (c.res > 0) {
       stats().bytes_in_total.add(static_cast<std::uint64_t>(c.res));
-      if (k->state == Conn::kOpen) deliver(k, slot, buf, static_cast<std::size_t>(c.res));
+      if (k->state == Conn::kOpen) {
+        if (k->tls != nullptr) {
+          tls_input(k, slot, buf, static_cast<std::size_t>(c.res));
+        } else {
+          deliver(k, slot, buf, static_cast<std::size_t>(c.res));
+        }
+      }
     }
     if (buf != nullptr) ring->recycle_buffer(c.buffer_id());
     if (c.res == 0 || (c.res < 0 && c.res != -ENOBUFS && c.res != -ECANCELED)) {
@@ -416,7 +431,7 @@ struct Shard::Impl {
         maybe_release(k, slot);
         break;
       case Conn::kHandoff:
-        finish_handoff(k, slot);
+        if (k->head == nullptr && k->send_op == nullptr) finish_handoff(k, slot);
         break;
       case Conn::kFree:
         break;
@@ -462,6 +477,75 @@ struct Shard::Impl {
     }
   }
 
+  // ---- TLS: ciphertext in, plaintext to the app through the input buffer;
+  // queued plaintext frames are encrypted in queue order at flush time, so
+  // TLS records go out in the order they were made.
+  void tls_input(Conn* k, std::uint32_t slot, const std::uint8_t* data, std::size_t len) {
+    const bool first = !k->tls->handshake_done();
+    tls::Session::Result r = k->tls->feed(data, len);
+    if (r == tls::Session::Result::kError) {
+      if (first && !tls::looks_like_client_hello({data, len})) {
+        RC_DEBUG("connection {}: not TLS on the TLS port", id_of(k, slot));
+      } else {
+        RC_DEBUG("connection {}: TLS error: {}", id_of(k, slot), k->tls->error());
+      }
+      tls_flush_output(k, slot);
+      peer_gone(k, slot, CloseReason::kError);
+      return;
+    }
+    for (;;) {
+      tls_plain.clear();
+      tls::Session::Result rr = k->tls->read_plain(tls_plain, limits::recv_buffer_bytes);
+      if (!tls_plain.empty()) {
+        if (!append_input(k, reinterpret_cast<const std::uint8_t*>(tls_plain.data()), tls_plain.size())) {
+          peer_gone(k, slot, CloseReason::kOverflow);
+          return;
+        }
+      }
+      if (rr != tls::Session::Result::kOk || tls_plain.empty()) break;
+    }
+    tls_flush_output(k, slot);
+    if (r == tls::Session::Result::kClosed) {
+      peer_gone(k, slot, CloseReason::kPeerEof);
+      return;
+    }
+    if (k->input.size > 0) feed_input(k, slot);
+  }
+
+  // Encrypts every plaintext frame still queued, in order.
+  void tls_encrypt_queue(Conn* k) {
+    for (SendNode* nd = k->head; nd != nullptr; nd = nd->next) {
+      if (nd->cipher) continue;
+      const std::size_t plain = nd->frame.size();
+      k->tls->write_plain(nd->frame.data(), plain);
+      std::span<const std::uint8_t> out = k->tls->pending_output();
+      nd->frame = FrameRef::copy_of({reinterpret_cast<const char*>(out.data()), out.size()});
+      k->tls->consumed(out.size());
+      nd->cipher = true;
+      k->unsent = k->unsent - plain + nd->frame.size();
+    }
+  }
+
+  // Queues what the TLS engine wants sent (handshake, alerts) after every
+  // frame encrypted before it.
+  void tls_flush_output(Conn* k, std::uint32_t slot) {
+    tls_encrypt_queue(k);
+    std::span<const std::uint8_t> out = k->tls->pending_output();
+    if (out.empty()) return;
+    SendNode* nd = node();
+    nd->frame = FrameRef::copy_of({reinterpret_cast<const char*>(out.data()), out.size()});
+    nd->cipher = true;
+    k->tls->consumed(out.size());
+    k->unsent += nd->frame.size();
+    if (k->tail == nullptr) {
+      k->head = k->tail = nd;
+    } else {
+      k->tail->next = nd;
+      k->tail = nd;
+    }
+    mark_dirty(k, slot);
+  }
+
   void on_send(const Completion& c) {
     std::uint32_t slot = slot_of(c.user_data);
     Conn* k = slot_ptr(slot);
@@ -483,6 +567,10 @@ struct Shard::Impl {
     consume_sent(k, sent);
     if (k->state == Conn::kDead) {
       maybe_release(k, slot);
+      return;
+    }
+    if (k->state == Conn::kHandoff && k->head == nullptr) {
+      finish_handoff(k, slot);
       return;
     }
     if (k->head != nullptr) {
@@ -525,7 +613,8 @@ struct Shard::Impl {
       Conn* k = slot_ptr(slot);
       k->dirty = false;
       if (k->send_op != nullptr || k->head == nullptr || k->fd < 0) continue;
-      if (k->state != Conn::kOpen && k->state != Conn::kDraining) continue;
+      if (k->state != Conn::kOpen && k->state != Conn::kDraining && k->state != Conn::kHandoff) continue;
+      if (k->tls != nullptr) tls_encrypt_queue(k);
       start_send(k, slot);
     }
     dirty.clear();
@@ -567,6 +656,12 @@ struct Shard::Impl {
 
   void finish_close(Conn* k, std::uint32_t slot, bool already_dead = false) {
     if (k->state == Conn::kDead && !already_dead) return;
+    if (k->state == Conn::kHandoff) {
+      // Lost while its last transport bytes were going out: the app gets its
+      // hand-off payload back to free it.
+      app->on_adopt(0, k->handoff_payload);
+      k->handoff_payload = nullptr;
+    }
     k->state = Conn::kDead;
     if (k->recv_armed) ring->cancel(pack(kOpRecv, slot, k->gen), pack(kOpCancel, slot, k->gen));
     if (k->send_op != nullptr) ring->cancel(pack(kOpSend, slot, k->gen), pack(kOpCancel, slot, k->gen));
@@ -613,6 +708,8 @@ struct Shard::Impl {
     m.fd = k->fd;
     m.input = k->input;
     m.payload = k->handoff_payload;
+    m.tls = k->tls;
+    k->tls = nullptr;
     std::uint32_t target = k->handoff_target;
     k->input = InputBuffer{};
     int fd = k->fd;
@@ -623,6 +720,7 @@ struct Shard::Impl {
       RC_ERROR("shard {} mailbox is full: dropping a connection being handed to it", target);
       ::close(fd);
       std::free(m.input.data);
+      delete static_cast<tls::Session*>(m.tls);
       app->on_adopt(0, m.payload);  // lets the app free the payload
     }
     stats().handoffs_total.add();
@@ -634,11 +732,16 @@ struct Shard::Impl {
     if (k == nullptr) {
       ::close(m.fd);
       std::free(m.input.data);
+      delete static_cast<tls::Session*>(m.tls);
       app->on_adopt(0, m.payload);
       return;
     }
     k->fd = m.fd;
     k->streaming = true;
+    k->tls = static_cast<tls::Session*>(m.tls);
+    // The handshake is over (the request head was read through it): from
+    // here the session only encrypts and decrypts, with this shard's context.
+    if (k->tls != nullptr) k->tls->rebind(*tls_thread);
     ConnId id = id_of(k, slot);
     app->on_adopt(id, m.payload);
     if (k->state == Conn::kHandoff) {
@@ -740,6 +843,8 @@ struct Shard::Impl {
         Conn& k = chunks[c][i];
         if (k.fd >= 0) ::close(k.fd);
         free_input(&k);
+        delete k.tls;
+        k.tls = nullptr;
       }
     }
     if (listen_fd >= 0) ::close(listen_fd);
@@ -749,6 +854,7 @@ struct Shard::Impl {
       if (m.kind == Mail::Kind::kAdopt) {
         ::close(m.fd);
         std::free(m.input.data);
+        delete static_cast<tls::Session*>(m.tls);
       }
     }
   }
@@ -836,6 +942,10 @@ void Shard::close(ConnId id) {
   Conn* k = impl_->lookup(id);
   if (k == nullptr || k->state != Conn::kOpen) return;
   std::uint32_t slot = static_cast<std::uint32_t>(id);
+  if (k->tls != nullptr) {
+    k->tls->close_notify();
+    impl_->tls_flush_output(k, slot);
+  }
   k->state = Conn::kDraining;
   k->drain_watch = false;
   Impl::free_input(k);
@@ -846,8 +956,10 @@ void Shard::close(ConnId id) {
 
 bool Shard::handoff(ConnId id, std::uint32_t target_shard, void* payload) {
   Conn* k = impl_->lookup(id);
-  RC_ASSERT(k != nullptr && k->state == Conn::kOpen);
-  RC_ASSERT(k->head == nullptr && k->send_op == nullptr && !k->recv_armed);
+  RC_ASSERT(k != nullptr && k->state == Conn::kOpen && !k->recv_armed);
+  // Only transport bytes (a TLS handshake's last flight) may still be queued;
+  // the hand-off waits for them to go out.
+  for (SendNode* nd = k->head; nd != nullptr; nd = nd->next) RC_ASSERT(nd->cipher);
   RC_ASSERT(target_shard < group_.size() && target_shard != opts_.index);
   k->state = Conn::kHandoff;
   k->handoff_target = target_shard;

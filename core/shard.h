@@ -43,6 +43,10 @@
 
 namespace rc {
 
+namespace tls {
+class ServerContext;
+}
+
 // (generation << 32) | slot. 0 is never a live connection.
 using ConnId = std::uint64_t;
 
@@ -82,6 +86,7 @@ struct Mail {
   std::uint32_t app_kind = 0;
   InputBuffer input;        // kAdopt: bytes read after the request head
   void* payload = nullptr;  // kAdopt/kApp: app-defined, owned by the receiver
+  void* tls = nullptr;      // kAdopt: the connection's tls::Session, if any
 };
 
 // What a shard asks of the application layer (rooms/). Called on the shard
@@ -122,6 +127,8 @@ struct ShardOptions {
   std::uint32_t tick_ms = 50;
   std::uint32_t input_bytes_max = 8192 + 64;  // per connection, unread bytes
   std::uint32_t linger_ms = 2000;
+  // Set: every connection speaks TLS (https/wss). Shared, read-only.
+  const tls::ServerContext* tls = nullptr;
 };
 
 class Shard {

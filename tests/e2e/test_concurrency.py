@@ -211,9 +211,6 @@ def churn(port, worker, cycles, failures):
         ws.close()  # close frame 1000 (unless one was sent), then shutdown
 
 
-@pytest.mark.xfail(strict=True, reason="server bug: the io_uring SHUTDOWN(SHUT_WR) queued by start_linger() in "
-                   "core/shard.cc can run after finish_close() closed the fd and accept() reused its number, "
-                   "shutting down a new connection (about 1 in 100 new connections while others close)")
 def test_new_connections_survive_closing_ones(start_server):
     """Sessions closing (close frame then FIN, as browsers do, or a close the
     server starts) while others connect: every session gets its 101, its

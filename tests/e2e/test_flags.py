@@ -95,8 +95,6 @@ def test_port_in_use_fails_clearly(start_server):
         assert str(port) in log and re.search(r"in use", log, re.I), f"unclear message: {log!r}"
 
 
-@pytest.mark.xfail(strict=True, reason="server bug: every listener sets SO_REUSEPORT, so a second rollcall "
-                   "(same user) binds the port of a running one and the kernel splits connections between them")
 def test_port_taken_by_another_rollcall_fails(start_server):
     """A second server on the port of a running one must not start and share it."""
     first = start_server()

@@ -90,7 +90,8 @@ def check_histogram(name, fam):
     """Buckets are cumulative per label set and the +Inf bucket equals _count."""
     series = {}
     for sample, labels, value in fam["samples"]:
-        key = re.sub(r',?le="[^"]*"', "", labels)
+        key = re.sub(r',?le="[^"]*"', "", labels).replace("{,", "{")
+        key = "" if key == "{}" else key
         entry = series.setdefault(key, {"buckets": [], "count": None})
         if sample == name + "_bucket":
             le = re.search(r'le="([^"]*)"', labels)

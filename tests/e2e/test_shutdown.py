@@ -5,8 +5,11 @@ import signal
 import socket
 import time
 
-from conftest import (HOST, OP_CLOSE, OP_TEXT, Closed, ProtocolError, RawWS, close_payload, frame, http_exchange,
-                      request, upgrade_request, ws_connect, ws_ping)
+import pytest
+
+from conftest import (HOST, OP_CLOSE, Closed, ProtocolError, RawWS, close_payload, frame, http_exchange,
+                      room_path, unique_room, upgrade_request, ws_connect, ws_ping)
+from conftest import request as http_request
 
 
 def refused_or_503(port, raw):
@@ -50,7 +53,7 @@ def test_sigterm_closes_sessions_1001_and_exits_0(start_server):
         # The sessions have not answered yet, so the process is still there.
         assert srv.alive(), "the process exited before the sessions answered the close"
         # The process is alive (checked above), so the listener must answer 503.
-        assert refused_or_503(srv.port, request("GET", "/healthz")) == "503"
+        assert refused_or_503(srv.port, http_request("GET", "/healthz")) == "503"
         assert refused_or_503(srv.port, upgrade_request("/ws/rooms/late")) == "503"
         loop.run_until_complete(asyncio.wait_for(lib.wait_closed(), 3.0))
         assert lib.close_code == 1001, lib.close_code
@@ -99,25 +102,55 @@ def test_sigint_idle_server_exits_promptly(start_server):
     assert status == 0, f"exit status {status!r} {time.monotonic() - t0:.1f}s after SIGINT"
 
 
-def test_no_message_after_shutdown_close(start_server):
-    """Once the 1001 close is sent, the session answers nothing more."""
+def drain(ws, quiet=0.3):
+    """Reads (and drops) messages until the session has been quiet for `quiet` s."""
+    while True:
+        try:
+            ws.recv_json(quiet)
+        except ProtocolError:
+            return
+
+
+@pytest.mark.xfail(strict=True, reason="server bug: a session that got its 1001 close frame still gets "
+                   "the room's deltas (and a welcome if its room was opening) until it answers the close")
+def test_nothing_after_shutdown_close(start_server):
+    """Once the 1001 close is sent, the session gets nothing more (RFC 6455 5.5.1),
+    even while the room changes: here another member's session ends first."""
     srv = start_server({"--shutdown-grace": 3})
-    ws = RawWS.connect(srv.port, "/ws/rooms/after")
-    try:
-        ws.ping()
+    room = unique_room("closing")
+    with RawWS.connect(srv.port, room_path(room, user_id="stays")) as a, \
+            RawWS.connect(srv.port, room_path(room, user_id="leaves")) as b:
+        drain(a)
+        drain(b)
         srv.expect_exit = True
         srv.signal(signal.SIGTERM)
-        code, _ = ws.expect_close(3.0, reply=False)
+        code, _ = a.expect_close(3.0, reply=False)
         assert code == 1001
-        ws.send(frame(OP_TEXT, b'{"type":"ping"}') + frame(OP_CLOSE, close_payload(1001)))
-        frames = []
-        while True:
-            try:
-                frames.append(ws.recv_frame(2.0))
-            except (Closed, ProtocolError, OSError):  # EOF or silence ends the read
-                break
-        assert not [f for f in frames if f.opcode == OP_TEXT], [f.payload for f in frames]
-        ws.close()
-        assert srv.wait_exit(4.0) == 0
-    finally:
-        ws.close()
+        code, _ = b.expect_close(3.0, reply=True)  # b's session ends: the room changes
+        assert code == 1001
+        late = []
+        try:
+            while True:
+                late.append(a.recv_frame(1.0))
+        except (Closed, ProtocolError, OSError):  # silence (or EOF) ends the read
+            pass
+        assert not late, f"frames after the close frame: {[(f.opcode, f.payload[:100]) for f in late]}"
+        a.send(frame(OP_CLOSE, close_payload(1001)))
+        assert a.expect_eof(3.0)
+    assert srv.wait_exit(4.0) == 0
+
+
+def test_sigterm_while_rooms_open_exits_cleanly(start_server):
+    """SIGTERM right after sessions entered fresh rooms, while their chat state is
+    still being read from the log: exit 0, nothing leaked or reported (four
+    rounds, because the window is a race)."""
+    for _ in range(4):
+        srv = start_server()
+        sessions = [RawWS.connect(srv.port, f"/ws/rooms/{unique_room('opening')}") for _ in range(8)]
+        srv.expect_exit = True
+        srv.signal(signal.SIGTERM)
+        for ws in sessions:
+            ws.close()
+        status = srv.wait_exit(6.0)
+        srv.check()
+        assert status == 0, f"exit status {status!r} (None: still running)"
