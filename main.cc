@@ -2,6 +2,7 @@
 // down in order (PROTOCOL section 6).
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <memory>
@@ -81,6 +82,10 @@ int run(const rc::Config& cfg) {
   log_opts.retention = cfg.chat_retention;
   log_opts.shards = cfg.threads;
   auto deliver = [&group](std::uint32_t shard, std::unique_ptr<rc::persist::LogReply>&& reply) {
+    if (group.joined()) {
+      reply.reset();  // the shards are gone: nobody is left to tell
+      return true;
+    }
     rc::Mail m;
     m.kind = rc::Mail::Kind::kApp;
     m.app_kind = rc::rooms::kMailLogReply;
@@ -122,6 +127,17 @@ int run(const rc::Config& cfg) {
   group.begin_shutdown(rc::monotonic_ms() + std::int64_t{cfg.shutdown_grace_s} * 1000);
   group.join();
   (*log)->stop();
+  // Replies posted while the last shard was stopping.
+  group.drain_mail([](rc::Mail& m) {
+    if (m.kind == rc::Mail::Kind::kApp && m.app_kind == rc::rooms::kMailLogReply) {
+      delete static_cast<rc::persist::LogReply*>(m.payload);
+    } else if (m.kind == rc::Mail::Kind::kAdopt) {
+      ::close(m.fd);
+      std::free(m.input.data);
+      delete static_cast<rc::tls::Session*>(m.tls);
+      delete static_cast<rc::rooms::UpgradeHandoff*>(m.payload);
+    }
+  });
   RC_INFO("all sessions closed; exiting");
   return 0;
 }

@@ -502,9 +502,15 @@ struct Shard::Impl {
           return;
         }
       }
+      if (rr == tls::Session::Result::kClosed || rr == tls::Session::Result::kError) r = rr;
       if (rr != tls::Session::Result::kOk || tls_plain.empty()) break;
     }
     tls_flush_output(k, slot);
+    if (r == tls::Session::Result::kError) {
+      RC_DEBUG("connection {}: TLS error: {}", id_of(k, slot), k->tls->error());
+      peer_gone(k, slot, CloseReason::kError);
+      return;
+    }
     if (r == tls::Session::Result::kClosed) {
       peer_gone(k, slot, CloseReason::kPeerEof);
       return;
@@ -836,6 +842,21 @@ struct Shard::Impl {
   }
 
   void teardown() {
+    // Mail that arrived during the last turn still owns its payloads: the app
+    // frees what it made (chat log replies), connections are closed below.
+    if (app) {
+      Mail m;
+      while (mailbox.try_pop(m)) {
+        if (m.kind == Mail::Kind::kApp) {
+          app->on_mail(m);
+        } else if (m.kind == Mail::Kind::kAdopt) {
+          ::close(m.fd);
+          std::free(m.input.data);
+          delete static_cast<tls::Session*>(m.tls);
+          app->on_adopt(0, m.payload);
+        }
+      }
+    }
     app.reset();
     close_fds();
     for (std::uint32_t c = 0; c < chunks.size(); ++c) {
@@ -943,6 +964,8 @@ void Shard::close(ConnId id) {
   if (k == nullptr || k->state != Conn::kOpen) return;
   std::uint32_t slot = static_cast<std::uint32_t>(id);
   if (k->tls != nullptr) {
+    // Frames already queued are encrypted before the close_notify alert.
+    impl_->tls_encrypt_queue(k);
     k->tls->close_notify();
     impl_->tls_flush_output(k, slot);
   }
@@ -1086,6 +1109,15 @@ void ShardGroup::join() {
     if (t.joinable()) t.join();
   }
   threads_.clear();
+  joined_.store(true, std::memory_order_release);
+}
+
+void ShardGroup::drain_mail(const std::function<void(Mail&)>& fn) {
+  RC_ASSERT(joined());
+  for (auto& shard : shards_) {
+    Mail m;
+    while (shard->impl_->mailbox.try_pop(m)) fn(m);
+  }
 }
 
 }  // namespace rc

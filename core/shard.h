@@ -179,6 +179,7 @@ class Shard {
   struct SendOp;
   struct Impl;
   friend struct Impl;
+  friend class ShardGroup;
   ShardGroup& group_;
   ShardOptions opts_;
   std::unique_ptr<Impl> impl_;
@@ -204,6 +205,10 @@ class ShardGroup {
   std::int64_t shutdown_deadline_ms() const { return deadline_ms_.load(std::memory_order_acquire); }
   // Waits for every shard thread to end.
   void join();
+  // True once join() returned: no shard reads its mailbox any more.
+  bool joined() const { return joined_.load(std::memory_order_acquire); }
+  // After join(): hands every mail still queued to fn (whose payloads it owns).
+  void drain_mail(const std::function<void(Mail&)>& fn);
 
   // Any thread: posts to a shard's mailbox and wakes it.
   bool post(std::uint32_t target, Mail&& mail);
@@ -216,6 +221,7 @@ class ShardGroup {
   std::unique_ptr<ShardStats[]> stats_;
   std::vector<std::thread> threads_;
   std::atomic<bool> shutting_down_{false};
+  std::atomic<bool> joined_{false};
   std::atomic<std::int64_t> deadline_ms_{0};
   struct StartState;
   std::unique_ptr<StartState> start_;

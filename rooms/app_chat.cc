@@ -132,7 +132,13 @@ void App::on_committed(persist::Committed& c) {
   std::vector<Session*> too_slow;
   for (Session* s : e.sessions) {
     if (!s->welcomed) continue;
-    if (shard_.send(s->id, frame) > ctx_.config.max_outbound_bytes) too_slow.push_back(s);
+    // Judged by what the client has not taken yet: a reader that keeps up
+    // is never closed, however large one commit's frame is.
+    if (shard_.unsent_bytes(s->id) > ctx_.config.max_outbound_bytes) {
+      too_slow.push_back(s);
+      continue;
+    }
+    shard_.send(s->id, frame);
   }
   for (Session* s : too_slow) {
     stats_.slow_consumers_total.add();

@@ -96,6 +96,9 @@ void App::send_error(Session& s, std::string_view code, std::string_view message
 void App::close_session(Session& s, std::uint16_t code, std::string_view reason, bool await_reply) {
   count_close(code);
   shard_.send(s.id, out::close(code, reason));
+  // Nothing may follow a close frame (RFC 6455 5.5.1): the session leaves its
+  // room now (a close the server starts: the reconnect grace applies).
+  leave_room(s);
   if (!await_reply || s.reader->failed() || s.reader->closed()) {
     end_session(s);
     return;

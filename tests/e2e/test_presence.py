@@ -607,8 +607,6 @@ def test_slow_consumer_closed_1008_then_resumes_with_since(start_server):
         close_all(sender)
 
 
-@pytest.mark.xfail(strict=True, reason="server bug: a chat frame larger than --max-outbound-bytes closes "
-                                       "every recipient 1008, fast readers included")
 def test_fast_reader_never_closed_as_slow_consumer(start_server):
     """Bursts of large chat land in big group commits; a member that reads
     everything at once is keeping up and must stay open."""

@@ -111,8 +111,6 @@ def drain(ws, quiet=0.3):
             return
 
 
-@pytest.mark.xfail(strict=True, reason="server bug: a session that got its 1001 close frame still gets "
-                   "the room's deltas (and a welcome if its room was opening) until it answers the close")
 def test_nothing_after_shutdown_close(start_server):
     """Once the 1001 close is sent, the session gets nothing more (RFC 6455 5.5.1),
     even while the room changes: here another member's session ends first."""
