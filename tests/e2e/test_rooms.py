@@ -230,16 +230,21 @@ class Peer:
             if pred(msg):
                 return msg
 
-    def until_model(self, pred, timeout=3.0, what="a state"):
-        """Reads until pred(self.members) holds (checked before reading too)."""
+    def wait(self, cond, timeout=3.0, what="a state"):
+        """Reads until cond() holds (checked before reading too, so messages
+        already received count)."""
         deadline = time.monotonic() + timeout
-        while not pred(self.members):
+        while not cond():
             remaining = deadline - time.monotonic()
-            assert remaining > 0, f"{self.room}: no {what} within {timeout:.1f}s; model {self.members!r}"
+            assert remaining > 0, f"{self.room}: no {what} within {timeout:.1f}s; last: {self.msgs[-4:]!r}"
             try:
                 self.next(remaining)
             except ProtocolError:
                 pass
+
+    def until_model(self, pred, timeout=3.0, what="a state"):
+        """Reads until pred(self.members) holds (checked before reading too)."""
+        self.wait(lambda: pred(self.members), timeout, what)
 
     def collect(self, duration):
         """Every message arriving within `duration` seconds."""

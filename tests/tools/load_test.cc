@@ -49,17 +49,21 @@ TEST(Upgrade, RequestHasTheRfc6455Headers) {
 TEST(Upgrade, AnswerChecksStatusAndAcceptKey) {
   const std::string key = make_client_key(0x1234, 0x5678);
   const std::string accept = ws::accept_key(key);
-  const std::string ok = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                         "sec-websocket-accept:  " + accept + "\r\n\r\n";
+  const std::string ok =
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+      "sec-websocket-accept:  " +
+      accept + "\r\n\r\n";
   Handshake h = check_upgrade_answer(ok + "\x81\x00", accept);
   EXPECT_EQ(h.status, HandshakeStatus::kOk);
   EXPECT_EQ(h.head_bytes, ok.size());
   EXPECT_EQ(h.http_status, 101);
 
-  EXPECT_EQ(check_upgrade_answer(ok.substr(0, ok.size() - 1), accept).status, HandshakeStatus::kIncomplete);
+  EXPECT_EQ(check_upgrade_answer(ok.substr(0, ok.size() - 1), accept).status,
+            HandshakeStatus::kIncomplete);
   EXPECT_EQ(check_upgrade_answer(ok, ws::accept_key("other")).status, HandshakeStatus::kError);
 
-  h = check_upgrade_answer("HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n{}", accept);
+  h = check_upgrade_answer("HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n{}",
+                           accept);
   EXPECT_EQ(h.status, HandshakeStatus::kError);
   EXPECT_EQ(h.http_status, 503);
   EXPECT_EQ(check_upgrade_answer("garbage\r\n\r\n", accept).status, HandshakeStatus::kError);
@@ -79,7 +83,8 @@ TEST(Frames, MaskedFramesDecodeWithTheServerCodec) {
     EXPECT_EQ(d.consumed, bytes.size());
     EXPECT_TRUE(d.frame.fin);
     EXPECT_EQ(d.frame.opcode, ws::kText);
-    EXPECT_EQ(std::string(reinterpret_cast<char*>(d.frame.payload), d.frame.payload_bytes), payload) << n;
+    EXPECT_EQ(std::string(reinterpret_cast<char*>(d.frame.payload), d.frame.payload_bytes), payload)
+        << n;
   }
   std::string close;
   append_masked_frame(close, kClose, close_payload(1000, "bye"), 7);
@@ -106,7 +111,8 @@ TEST(Frames, ServerFramesParseAndPrefixesAreIncomplete) {
     EXPECT_EQ(sf.payload_bytes, n);
     EXPECT_EQ(sf.frame_bytes, f.size());
     for (std::size_t cut = 0; cut < f.size(); cut += std::max<std::size_t>(1, f.size() / 7)) {
-      EXPECT_EQ(parse_server_frame(f.data(), cut, 1 << 20).status, FrameStatus::kIncomplete) << n << " " << cut;
+      EXPECT_EQ(parse_server_frame(f.data(), cut, 1 << 20).status, FrameStatus::kIncomplete)
+          << n << " " << cut;
     }
   }
 }
@@ -120,9 +126,9 @@ TEST(Frames, ServerFrameErrors) {
   EXPECT_EQ(status({0x83, 0x00}), FrameStatus::kError);              // reserved opcode
   EXPECT_EQ(status({0x09, 0x00}), FrameStatus::kError);              // fragmented ping
   EXPECT_EQ(status({0x89, 0x7E, 0x00, 0x7E}), FrameStatus::kError);  // ping over 125 bytes
-  EXPECT_EQ(status({0x81, 0x7F, 0x80, 0, 0, 0, 0, 0, 0, 1}), FrameStatus::kError);  // top bit
+  EXPECT_EQ(status({0x81, 0x7F, 0x80, 0, 0, 0, 0, 0, 0, 1}), FrameStatus::kError);   // top bit
   EXPECT_EQ(status({0x81, 0x05, 'a', 'b', 'c', 'd', 'e'}, 4), FrameStatus::kError);  // over max
-  EXPECT_EQ(status({0x01, 0x01, 'a'}), FrameStatus::kFrame);        // a first fragment is fine
+  EXPECT_EQ(status({0x01, 0x01, 'a'}), FrameStatus::kFrame);  // a first fragment is fine
 }
 
 TEST(Histogram, SmallValuesAreExact) {
@@ -197,17 +203,19 @@ TEST(Ids, MemberIndexAndStamp) {
 bool parse(ServerMessageParser& p, std::string_view json, ServerMessage& m, bool details = true) {
   std::string buf(json);
   buf.append(simdjson::SIMDJSON_PADDING, ' ');
-  return p.parse(reinterpret_cast<const std::uint8_t*>(buf.data()), json.size(), buf.size(), details, m);
+  return p.parse(reinterpret_cast<const std::uint8_t*>(buf.data()), json.size(), buf.size(),
+                 details, m);
 }
 
 TEST(ServerMessages, Welcome) {
   ServerMessageParser p;
   ServerMessage m;
-  ASSERT_TRUE(parse(p,
-                    R"({"type":"welcome","room":"r","user_id":"m1","tick_ms":50,"tick":7,)"
-                    R"("members":[{"user_id":"m1","name":"m1","x":0.5,"status_text":"","hand":false},)"
-                    R"({"user_id":"teacher","x":0},{"user_id":"m3","x":1,"status_text":"t42"}],"chat":{"messages":[]}})",
-                    m));
+  ASSERT_TRUE(parse(
+      p,
+      R"({"type":"welcome","room":"r","user_id":"m1","tick_ms":50,"tick":7,)"
+      R"("members":[{"user_id":"m1","name":"m1","x":0.5,"status_text":"","hand":false},)"
+      R"({"user_id":"teacher","x":0},{"user_id":"m3","x":1,"status_text":"t42"}],"chat":{"messages":[]}})",
+      m));
   EXPECT_EQ(m.kind, Kind::kWelcome);
   EXPECT_EQ(m.tick_ms, 50);
   EXPECT_TRUE(m.has_tick);
@@ -221,7 +229,8 @@ TEST(ServerMessages, Welcome) {
   EXPECT_EQ(m.members[1].stamp, 42);
   EXPECT_EQ(m.foreign, 1u);
 
-  ASSERT_TRUE(parse(p, R"({"type":"welcome","tick_ms":10,"members":[{"user_id":"m1"}]})", m, false));
+  ASSERT_TRUE(
+      parse(p, R"({"type":"welcome","tick_ms":10,"members":[{"user_id":"m1"}]})", m, false));
   EXPECT_EQ(m.tick_ms, 10);
   EXPECT_TRUE(m.members.empty());
 }
@@ -229,10 +238,11 @@ TEST(ServerMessages, Welcome) {
 TEST(ServerMessages, DeltaSyncAndOthers) {
   ServerMessageParser p;
   ServerMessage m;
-  ASSERT_TRUE(parse(p,
-                    R"({"type":"delta","tick":12,"joined":[{"user_id":"m4","x":0,"status_text":""}],)"
-                    R"("updated":[{"user_id":"m2","x":0.25},{"user_id":"m5","status_text":"t9"}],"left":["m7","zz"]})",
-                    m));
+  ASSERT_TRUE(parse(
+      p,
+      R"({"type":"delta","tick":12,"joined":[{"user_id":"m4","x":0,"status_text":""}],)"
+      R"("updated":[{"user_id":"m2","x":0.25},{"user_id":"m5","status_text":"t9"}],"left":["m7","zz"]})",
+      m));
   EXPECT_EQ(m.kind, Kind::kDelta);
   EXPECT_EQ(m.tick, 12u);
   ASSERT_EQ(m.joined.size(), 1u);
@@ -282,18 +292,19 @@ TEST(RoomModel, AppliesDeltasLikeTheProtocolSays) {
   EXPECT_FALSE(a.present(1));
   EXPECT_EQ(a.stamp(2), 5);
 
-  EXPECT_TRUE(a.upsert(fields(1, true, 0.3, true, 0)));    // joined
-  EXPECT_TRUE(a.upsert(fields(1, true, 0.3, true, 0)));    // joined twice: an upsert
-  EXPECT_TRUE(a.update(fields(2, false, 0, true, 6)));     // partial: x kept
+  EXPECT_TRUE(a.upsert(fields(1, true, 0.3, true, 0)));  // joined
+  EXPECT_TRUE(a.upsert(fields(1, true, 0.3, true, 0)));  // joined twice: an upsert
+  EXPECT_TRUE(a.update(fields(2, false, 0, true, 6)));   // partial: x kept
   EXPECT_DOUBLE_EQ(a.x(2), 0.2);
   EXPECT_EQ(a.stamp(2), 6);
   EXPECT_FALSE(a.update(fields(3, true, 0.9, false, 0)));  // never joined: reported
   EXPECT_TRUE(a.remove(3));
   EXPECT_FALSE(a.remove(3));
-  EXPECT_FALSE(a.upsert(fields(9, true, 0, true, 0)));     // out of range
+  EXPECT_FALSE(a.upsert(fields(9, true, 0, true, 0)));  // out of range
 
   RoomModel b(4);
-  b.replace({fields(0, true, 0.1, true, 0), fields(1, true, 0.3, true, 0), fields(2, true, 0.2, true, 6)});
+  b.replace({fields(0, true, 0.1, true, 0), fields(1, true, 0.3, true, 0),
+             fields(2, true, 0.2, true, 6)});
   EXPECT_EQ(a.differences(b), 0u);
   b.update(fields(2, true, 0.7, false, 0));
   EXPECT_EQ(a.differences(b), 1u);
