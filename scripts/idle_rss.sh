@@ -24,7 +24,7 @@ while [ $# -gt 0 ]; do
     --sources) sources=$2; shift ;;
     --build-dir) build=$2; shift ;;
     --results) results=$2; shift ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "idle_rss.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift

@@ -16,7 +16,6 @@
 // Bounds: a member whose unsent bytes pass --max-outbound-bytes is dropped
 // (what an ordinary server does with a consumer it cannot keep up with).
 
-#include <CLI/CLI.hpp>
 #include <arpa/inet.h>
 #include <fmt/format.h>
 #include <netinet/in.h>
@@ -27,6 +26,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -54,7 +54,9 @@ constexpr int kEventsMax = 256;
 constexpr int kPollMs = 200;
 
 volatile sig_atomic_t g_stop = 0;
-void on_signal(int) { g_stop = 1; }
+void on_signal(int) {
+  g_stop = 1;
+}
 
 struct Room;
 
@@ -103,10 +105,17 @@ std::string close_frame(std::uint16_t code, std::string_view reason) {
 }
 
 void write_member(json::Writer& w, const Conn& c) {
-  w.begin_object().field("user_id", std::string_view(c.user_id)).field("name", std::string_view(c.name));
-  w.field("role", "student").field("x", c.x).field("y", c.y).field("emoji", std::string_view(c.emoji));
+  w.begin_object()
+      .field("user_id", std::string_view(c.user_id))
+      .field("name", std::string_view(c.name));
+  w.field("role", "student")
+      .field("x", c.x)
+      .field("y", c.y)
+      .field("emoji", std::string_view(c.emoji));
   w.field("hand", c.hand).field("hand_at", c.hand_at).field("status", std::string_view(c.status));
-  w.field("status_text", std::string_view(c.status_text)).field("devices", 1).field("connected", true);
+  w.field("status_text", std::string_view(c.status_text))
+      .field("devices", 1)
+      .field("connected", true);
   w.end_object();
 }
 
@@ -135,7 +144,8 @@ class Server {
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_port = htons(port);
-    if (inet_pton(AF_INET, bind.c_str(), &addr.sin_addr) != 1) return Status::error("bad --bind " + bind);
+    if (inet_pton(AF_INET, bind.c_str(), &addr.sin_addr) != 1)
+      return Status::error("bad --bind " + bind);
     listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     const int one = 1;
     setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -277,7 +287,8 @@ class Server {
   void on_readable(Conn& c) {
     if (c.phase == Conn::Phase::kDead) return;
     const bool tail = c.in_len != 0;
-    if (tail && c.in.size() < c.in_len + kReadBytes + kPadBytes) c.in.resize(c.in_len + kReadBytes + kPadBytes);
+    if (tail && c.in.size() < c.in_len + kReadBytes + kPadBytes)
+      c.in.resize(c.in_len + kReadBytes + kPadBytes);
     std::uint8_t* base = tail ? c.in.data() : rbuf_.data();
     const ssize_t n = ::recv(c.fd, base + c.in_len, kReadBytes, 0);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
@@ -313,8 +324,8 @@ class Server {
     }
     const http::Routed routed = http::route(req, http::RouteOptions{}, {});
     if (routed.route == http::Route::Healthz) {
-      const std::string body = fmt::format(R"({{"status":"ok","threads":1,"connections":{},"rooms":{}}})",
-                                           sessions_, rooms_.size());
+      const std::string body = fmt::format(
+          R"({{"status":"ok","threads":1,"connections":{},"rooms":{}}})", sessions_, rooms_.size());
       refuse(c, http::response(200, "application/json", body, {}, true));
       return 0;
     }
@@ -334,9 +345,10 @@ class Server {
     const std::size_t head = req.head_bytes;
     c.user_id = q->has_user_id ? q->user_id : fmt::format("anon-{}", next_session_);
     c.name = q->has_name ? q->name : c.user_id;
-    send(c, fmt::format("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                        "Sec-WebSocket-Accept: {}\r\n\r\n",
-                        ws::accept_key(req.header("sec-websocket-key"))));
+    send(c, fmt::format(
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                "Sec-WebSocket-Accept: {}\r\n\r\n",
+                ws::accept_key(req.header("sec-websocket-key"))));
     c.phase = Conn::Phase::kOpen;
     c.reader.emplace(kMessageBytesMax, kPadBytes);
     join(c, std::string(routed.room));
@@ -356,7 +368,8 @@ class Server {
     void on_ping(std::string_view payload) { server.send(c, frame_of(ws::kPong, payload)); }
     void on_pong(std::string_view) {}
     void on_close(std::uint16_t code, std::string_view) {
-      server.send(c, code == ws::close_code::kNoStatus ? frame_of(ws::kClose, {}) : close_frame(code, {}));
+      server.send(
+          c, code == ws::close_code::kNoStatus ? frame_of(ws::kClose, {}) : close_frame(code, {}));
       server.kill(c);
     }
     void on_error(std::uint16_t code, std::string_view reason) {
@@ -388,7 +401,11 @@ class Server {
         send_sync(c);
         return;
       case msg::Type::kPing:
-        json::Writer(scratch_).begin_object().field("type", "pong").field("ts", wall_ms()).end_object();
+        json::Writer(scratch_)
+            .begin_object()
+            .field("type", "pong")
+            .field("ts", wall_ms())
+            .end_object();
         send_json(c, scratch_);
         return;
       default:
@@ -421,8 +438,13 @@ class Server {
     scratch_.clear();
     json::Writer w(scratch_);
     w.begin_object().field("type", "welcome").field("room", std::string_view(r.id));
-    w.field("user_id", std::string_view(c.user_id)).field("session_id", std::string_view(c.session_id));
-    w.field("role", "student").field("tick_ms", 0).field("tick", r.tick).key("members").begin_array();
+    w.field("user_id", std::string_view(c.user_id))
+        .field("session_id", std::string_view(c.session_id));
+    w.field("role", "student")
+        .field("tick_ms", 0)
+        .field("tick", r.tick)
+        .key("members")
+        .begin_array();
     for (const Conn* m : r.members) write_member(w, *m);
     w.end_array().key("chat").begin_object().key("messages").begin_array().end_array();
     w.field("last_seq", 0).field("complete", true).end_object().end_object();
@@ -450,8 +472,15 @@ class Server {
     }
     ++r.tick;
     scratch_.clear();
-    json::Writer(scratch_).begin_object().field("type", "delta").field("tick", r.tick).key("left").begin_array()
-        .value(std::string_view(c.user_id)).end_array().end_object();
+    json::Writer(scratch_)
+        .begin_object()
+        .field("type", "delta")
+        .field("tick", r.tick)
+        .key("left")
+        .begin_array()
+        .value(std::string_view(c.user_id))
+        .end_array()
+        .end_object();
     broadcast(r, frame_of(ws::kText, scratch_));
   }
 
@@ -474,7 +503,8 @@ class Server {
       c.hand = p.hand;
       w.field("hand", c.hand).field("hand_at", c.hand_at);
     }
-    if (p.has & P::kHasStatus) w.field("status", std::string_view(c.status.assign(status_name(p.status))));
+    if (p.has & P::kHasStatus)
+      w.field("status", std::string_view(c.status.assign(status_name(p.status))));
     if (p.has & P::kHasStatusText) {
       w.field("status_text", std::string_view(c.status_text.assign(p.status_text)));
     }
@@ -514,15 +544,17 @@ int main(int argc, char** argv) {
   std::string bind = "127.0.0.1";
   std::uint16_t port = 8090;
   std::size_t outbound_max = std::size_t{4} << 20;
-  CLI::App app{"rollcall-baseline: a plain per-message broadcast WebSocket server (the benchmark baseline)"};
+  CLI::App app{
+      "rollcall-baseline: a plain per-message broadcast WebSocket server (the benchmark baseline)"};
   app.add_option("--bind", bind, "Address to listen on")->capture_default_str();
   app.add_option("--port", port, "Port to listen on")->capture_default_str();
-  app.add_option("--max-outbound-bytes", outbound_max, "Unsent bytes after which a member is dropped")
+  app.add_option("--max-outbound-bytes", outbound_max,
+                 "Unsent bytes after which a member is dropped")
       ->check(CLI::Range(std::size_t{4096}, std::size_t{1} << 32))
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   signal(SIGPIPE, SIG_IGN);
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_handler = rc::baseline::on_signal;
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
@@ -536,7 +568,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "rollcall-baseline: %s\n", st.message().c_str());
     return 1;
   }
-  std::fprintf(stderr, "rollcall-baseline: listening on %s:%u\n", bind.c_str(), static_cast<unsigned>(port));
+  std::fprintf(stderr, "rollcall-baseline: listening on %s:%u\n", bind.c_str(),
+               static_cast<unsigned>(port));
   server.run();
   std::fprintf(stderr, "rollcall-baseline: stopped (%llu members dropped as slow consumers)\n",
                static_cast<unsigned long long>(server.dropped_slow()));

@@ -12,11 +12,11 @@
 // Every run is bounded: by the connect timeout, the warm-up and the duration,
 // and by fixed waits for the final sync and the close handshakes.
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <signal.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -30,19 +30,20 @@
 namespace rc::load {
 namespace {
 
-constexpr std::uint32_t kSourcesMax = 250;  // 127.0.0.1 .. 127.0.0.250
+constexpr std::uint32_t kSourcesMax = 250;              // 127.0.0.1 .. 127.0.0.250
 constexpr std::uint64_t kSessionsPerSourceMax = 20000;  // of ~28k ephemeral ports
 constexpr std::uint32_t kThreadsMax = 64;
-constexpr std::uint64_t kFdsReserved = 64;  // epoll instances, stdio, /proc reads
+constexpr std::uint64_t kFdsReserved = 64;               // epoll instances, stdio, /proc reads
 constexpr std::uint64_t kModelEntriesMax = 64ull << 20;  // members tracked over all clients
-constexpr std::int64_t kSyncWaitNs = 30'000'000'000;
-constexpr std::int64_t kQuietMinNs = 200'000'000;
+constexpr std::int64_t kSettleWaitNs = 30'000'000'000;
 constexpr std::int64_t kStepWaitNs = 5'000'000'000;
 
 void add_common(CLI::App* cmd, Settings& s) {
   cmd->add_option("--host", s.host, "Server address (127.0.0.0/8 only)")->capture_default_str();
   cmd->add_option("--port", s.port, "Server port")->capture_default_str();
-  cmd->add_option("--rooms", s.rooms, "Rooms")->check(CLI::Range(1u, 1000000u))->capture_default_str();
+  cmd->add_option("--rooms", s.rooms, "Rooms")
+      ->check(CLI::Range(1u, 1000000u))
+      ->capture_default_str();
   cmd->add_option("--duration", s.duration_s, "Seconds to measure (presence) or hold (idle)")
       ->check(CLI::Range(0.5, 3600.0))
       ->capture_default_str();
@@ -52,12 +53,17 @@ void add_common(CLI::App* cmd, Settings& s) {
   cmd->add_option("--ramp", s.ramp_per_s, "Connections opened per second")
       ->check(CLI::Range(1.0, 1e6))
       ->capture_default_str();
-  cmd->add_option("--threads", s.threads, "Client threads")->check(CLI::Range(1u, kThreadsMax))->capture_default_str();
-  cmd->add_option("--room-prefix", s.room_prefix, "Rooms are named PREFIX-0, PREFIX-1, ...")->capture_default_str();
-  cmd->add_option("--connect-timeout", s.connect_timeout_s, "Seconds to wait for every session to open")
+  cmd->add_option("--threads", s.threads, "Client threads")
+      ->check(CLI::Range(1u, kThreadsMax))
+      ->capture_default_str();
+  cmd->add_option("--room-prefix", s.room_prefix, "Rooms are named PREFIX-0, PREFIX-1, ...")
+      ->capture_default_str();
+  cmd->add_option("--connect-timeout", s.connect_timeout_s,
+                  "Seconds to wait for every session to open")
       ->check(CLI::Range(1.0, 3600.0))
       ->capture_default_str();
-  cmd->add_option("--server-pid", s.server_pid, "Report this process's CPU%% and VmRSS over the window");
+  cmd->add_option("--server-pid", s.server_pid,
+                  "Report this process's CPU % and VmRSS over the window");
 }
 
 // Derived settings and the limits of a run. Fails with the reason.
@@ -71,19 +77,21 @@ Status prepare(Settings& s) {
   if (s.mode == Mode::kPresence) {
     s.sessions = std::uint64_t{s.rooms} * s.members;
     s.members_per_room = s.members;
-    if (s.sessions * s.members > kModelEntriesMax) return Status::error("rooms x members^2 is too large to model");
+    if (s.sessions * s.members > kModelEntriesMax)
+      return Status::error("rooms x members^2 is too large to model");
   } else {
     s.sessions = s.connections;
     s.members_per_room = (s.connections + s.rooms - 1) / s.rooms;
   }
   if (s.sessions > kSessionsPerSourceMax * s.sources) {
-    return Status::error(fmt::format("{} sessions need --sources {} or more", s.sessions,
-                                     (s.sessions + kSessionsPerSourceMax - 1) / kSessionsPerSourceMax));
+    return Status::error(
+        fmt::format("{} sessions need --sources {} or more", s.sessions,
+                    (s.sessions + kSessionsPerSourceMax - 1) / kSessionsPerSourceMax));
   }
   const std::uint64_t fds = raise_nofile_limit();
   if (s.sessions + kFdsReserved > fds) {
-    return Status::error(fmt::format("{} sessions need {} file descriptors; the limit is {}", s.sessions,
-                                     s.sessions + kFdsReserved, fds));
+    return Status::error(fmt::format("{} sessions need {} file descriptors; the limit is {}",
+                                     s.sessions, s.sessions + kFdsReserved, fds));
   }
   return Status::ok();
 }
@@ -143,8 +151,10 @@ struct ServerSample {
   double cpu_percent = 0;
   std::int64_t rss_kib = -1;
   std::int64_t rss_max_kib = -1;
-  double load_cpu_percent = 0;  // this process, same window
-  double loadavg_1m = -1;       // the machine's, at the window's end
+  double load_cpu_percent = 0;      // this process, same window
+  double loadavg_1m = -1;           // the machine's, at the window's end
+  std::int64_t softnet_drops = -1;  // the machine's, during the window
+  std::int64_t tcp_retransmits = -1;
 };
 
 double loadavg_1m() {
@@ -164,6 +174,8 @@ ServerSample watch_window(const Settings& s, std::int64_t start_ns, std::int64_t
   sleep_until_ns(start_ns);
   const std::int64_t cpu0 = pid > 0 ? process_cpu_ticks(pid) : -1;
   const std::int64_t self0 = process_cpu_ticks(getpid());
+  const std::int64_t drops0 = softnet_drops();
+  const std::int64_t retrans0 = tcp_retransmits();
   const std::int64_t t0 = mono_ns();
   std::optional<CounterSample> c = scrape(s);
   const bool counters = c.has_value();
@@ -180,6 +192,8 @@ ServerSample watch_window(const Settings& s, std::int64_t start_ns, std::int64_t
   const double seconds = static_cast<double>(mono_ns() - t0) / 1e9;
   const double hz = static_cast<double>(sysconf(_SC_CLK_TCK));
   out.loadavg_1m = loadavg_1m();
+  if (drops0 >= 0) out.softnet_drops = softnet_drops() - drops0;
+  if (retrans0 >= 0) out.tcp_retransmits = tcp_retransmits() - retrans0;
   if (seconds > 0) out.load_cpu_percent = 100.0 * static_cast<double>(self1 - self0) / hz / seconds;
   if (pid <= 0 || cpu0 < 0) return out;
   out.rss_kib = process_rss_kib(pid);
@@ -195,30 +209,38 @@ struct RunTimes {
   double connect_s = 0;
   double window_s = 0;
   std::uint64_t rooms_synced = 0;
+  double settle_s = 0;  // from the sync requests until every model matched (or the deadline)
 };
 
-// The phases after the measuring window (presence only): stop, sync, compare.
+// The phases after the measuring window (presence only): stop sending, let
+// the last deltas go out, have each room's probe ask for a sync, then wait
+// (bounded) until every open client's model equals its room's sync.
 void converge(Shared& sh, std::uint32_t threads, RunTimes& t) {
   const std::int64_t tick_ms = std::max<std::int64_t>(sh.tick_ms.load(), 0);
   sh.phase.store(static_cast<int>(Phase::kStop), std::memory_order_release);
   // Two ticks for the server's last coalesced deltas, plus scheduling slack.
   std::this_thread::sleep_for(std::chrono::milliseconds(2 * tick_ms + 50));
-  sh.workers_at_phase.store(0);
-  sh.phase.store(static_cast<int>(Phase::kSync), std::memory_order_release);
-  wait_for([&] { return sh.workers_at_phase.load() >= threads; }, kStepWaitNs);
-  wait_for([&] { return sh.synced.load(std::memory_order_acquire) >= sh.probes_sent.load(); }, kSyncWaitNs);
+  const auto step = [&](Phase p) {
+    sh.workers_at_phase.store(0);
+    sh.phase.store(static_cast<int>(p), std::memory_order_release);
+    wait_for([&] { return sh.workers_at_phase.load() >= threads; }, kStepWaitNs);
+  };
+  const std::int64_t t0 = mono_ns();
+  step(Phase::kSync);
+  step(Phase::kSettle);
+  wait_for([&] { return sh.settled.load(std::memory_order_acquire) >= sh.to_settle.load(); },
+           kSettleWaitNs);
+  t.settle_s = static_cast<double>(mono_ns() - t0) / 1e9;
   t.rooms_synced = sh.synced.load(std::memory_order_acquire);
-  // Other clients of a room may still be reading deltas sent before the
-  // sync: wait until nobody has received anything for a while.
-  const std::int64_t quiet = std::max<std::int64_t>(2 * tick_ms * 1'000'000, kQuietMinNs);
-  wait_for([&] { return mono_ns() - sh.last_frame_ns.load(std::memory_order_relaxed) >= quiet; }, kSyncWaitNs);
-  sh.workers_at_phase.store(0);
-  sh.phase.store(static_cast<int>(Phase::kCompare), std::memory_order_release);
-  wait_for([&] { return sh.workers_at_phase.load() >= threads; }, kStepWaitNs);
+  step(Phase::kCompare);
 }
 
-double per_s(std::uint64_t n, double seconds) { return seconds > 0 ? static_cast<double>(n) / seconds : 0; }
-double ms(std::uint64_t us) { return static_cast<double>(us) / 1000.0; }
+double per_s(std::uint64_t n, double seconds) {
+  return seconds > 0 ? static_cast<double>(n) / seconds : 0;
+}
+double ms(std::uint64_t us) {
+  return static_cast<double>(us) / 1000.0;
+}
 
 template <typename Map>
 std::string json_map(const Map& m) {
@@ -244,7 +266,8 @@ std::string server_counters_json(const std::vector<CounterSample>& c, std::uint6
     // Each scrape's own HTTP answer is counted as one frame by the next one.
     const std::int64_t frames = c[i].frames_out - c[i - 1].frames_out - 1;
     const std::int64_t deltas = c[i].deltas - c[i - 1].deltas;
-    const auto ticks = static_cast<std::int64_t>(seconds * 1000.0 / static_cast<double>(tick_ms)) + 1;
+    const auto ticks =
+        static_cast<std::int64_t>(seconds * 1000.0 / static_cast<double>(tick_ms)) + 1;
     if (frames > static_cast<std::int64_t>(members) * ticks) ++frame_violations;
     if (deltas > static_cast<std::int64_t>(rooms) * ticks) ++delta_violations;
     frames_max = std::max(frames_max, static_cast<double>(frames) / seconds);
@@ -253,13 +276,16 @@ std::string server_counters_json(const std::vector<CounterSample>& c, std::uint6
   const double seconds = static_cast<double>(c.back().at_ns - c.front().at_ns) / 1e9;
   const auto intervals = static_cast<std::int64_t>(c.size() - 1);
   return fmt::format(
-      "\"server_counters\":{{\"frames_sent_per_s\":{:.1f},\"frames_sent_per_s_max\":{:.1f},\"frames_cap_per_s\":{:.0f},"
-      "\"frame_cap_violations\":{},\"deltas_per_s\":{:.1f},\"deltas_per_s_max\":{:.1f},\"deltas_cap_per_s\":{:.0f},"
+      "\"server_counters\":{{\"frames_sent_per_s\":{:.1f},\"frames_sent_per_s_max\":{:.1f},"
+      "\"frames_cap_per_s\":{:.0f},"
+      "\"frame_cap_violations\":{},\"deltas_per_s\":{:.1f},\"deltas_per_s_max\":{:.1f},\"deltas_"
+      "cap_per_s\":{:.0f},"
       "\"delta_cap_violations\":{},\"intervals\":{}}},",
-      static_cast<double>(c.back().frames_out - c.front().frames_out - intervals) / seconds, frames_max,
-      static_cast<double>(members) * 1000.0 / static_cast<double>(tick_ms), frame_violations,
-      static_cast<double>(c.back().deltas - c.front().deltas) / seconds, deltas_max,
-      static_cast<double>(rooms) * 1000.0 / static_cast<double>(tick_ms), delta_violations, intervals);
+      static_cast<double>(c.back().frames_out - c.front().frames_out - intervals) / seconds,
+      frames_max, static_cast<double>(members) * 1000.0 / static_cast<double>(tick_ms),
+      frame_violations, static_cast<double>(c.back().deltas - c.front().deltas) / seconds,
+      deltas_max, static_cast<double>(rooms) * 1000.0 / static_cast<double>(tick_ms),
+      delta_violations, intervals);
 }
 
 std::string report_json(const Settings& s, const Shared& sh, const Counters& c, const RunTimes& t,
@@ -273,86 +299,124 @@ std::string report_json(const Settings& s, const Shared& sh, const Counters& c, 
   }
   const bool presence = s.mode == Mode::kPresence;
   const bool converged = presence && t.rooms_synced == s.rooms && c.clients_compared == open &&
-                         c.clients_mismatched == 0;
+                         c.clients_mismatched == 0 && c.clients_unchecked == 0;
   std::string j = "{";
-  j += fmt::format("\"mode\":\"{}\",\"target\":\"{}:{}\",\"rooms\":{},\"members_per_room\":{},", presence ? "presence" : "idle",
-                   s.host, s.port, s.rooms, s.members_per_room);
-  j += fmt::format("\"rate_hz\":{},\"duration_s\":{},\"warmup_s\":{},\"threads\":{},\"sources\":{},", presence ? s.rate_hz : 0,
-                   s.duration_s, presence ? s.warmup_s : 0, s.threads, s.sources);
-  j += fmt::format("\"sessions_target\":{},\"sessions_open\":{},\"sessions_failed\":{},\"connect_s\":{:.3f},", s.sessions,
-                   open, sh.failed.load(), t.connect_s);
+  j += fmt::format("\"mode\":\"{}\",\"target\":\"{}:{}\",\"rooms\":{},\"members_per_room\":{},",
+                   presence ? "presence" : "idle", s.host, s.port, s.rooms, s.members_per_room);
+  j += fmt::format(
+      "\"rate_hz\":{},\"duration_s\":{},\"warmup_s\":{},\"threads\":{},\"sources\":{},",
+      presence ? s.rate_hz : 0, s.duration_s, presence ? s.warmup_s : 0, s.threads, s.sources);
+  j += fmt::format(
+      "\"sessions_target\":{},\"sessions_open\":{},\"sessions_failed\":{},\"connect_s\":{:.3f},",
+      s.sessions, open, sh.failed.load(), t.connect_s);
   j += fmt::format("\"tick_ms\":{},\"window_s\":{:.3f},", tick_ms, w);
-  j += fmt::format("\"updates_sent\":{},\"updates_sent_per_s\":{:.1f},\"updates_skipped\":{},\"send_late_ms_max\":{:.3f},",
-                   c.updates_sent, per_s(c.updates_sent, w), c.updates_skipped, ms(c.send_late_us_max));
-  j += fmt::format("\"frames\":{},\"frames_per_s\":{:.1f},\"frames_per_s_max\":{},\"bytes_per_s\":{:.0f},", c.frames,
-                   per_s(c.frames, w), fps_max, per_s(c.bytes, w));
-  j += fmt::format("\"deltas_per_s\":{:.1f},\"client_deltas_per_s_max\":{},", per_s(c.deltas, w), c.client_deltas_per_s_max);
+  j += fmt::format(
+      "\"updates_sent\":{},\"updates_sent_per_s\":{:.1f},\"updates_skipped\":{},\"send_late_ms_"
+      "max\":{:.3f},",
+      c.updates_sent, per_s(c.updates_sent, w), c.updates_skipped, ms(c.send_late_us_max));
+  j += fmt::format(
+      "\"frames\":{},\"frames_per_s\":{:.1f},\"frames_per_s_max\":{},\"bytes_per_s\":{:.0f},",
+      c.frames, per_s(c.frames, w), fps_max, per_s(c.bytes, w));
+  j += fmt::format("\"deltas_per_s\":{:.1f},\"client_deltas_per_s_max\":{},", per_s(c.deltas, w),
+                   c.client_deltas_per_s_max);
   if (tick_ms > 0) {
-    j += fmt::format("\"frames_cap_per_s\":{:.0f},", static_cast<double>(open) * 1000.0 / static_cast<double>(tick_ms));
+    j += fmt::format("\"frames_cap_per_s\":{:.0f},",
+                     static_cast<double>(open) * 1000.0 / static_cast<double>(tick_ms));
   } else {
     j += "\"frames_cap_per_s\":null,";
   }
-  j += fmt::format("\"deliveries\":{},\"deliveries_per_s\":{:.1f},", c.deliveries, per_s(c.deliveries, w));
+  j += fmt::format("\"deliveries\":{},\"deliveries_per_s\":{:.1f},", c.deliveries,
+                   per_s(c.deliveries, w));
   const Histogram& h = c.latency_us;
   j += fmt::format(
-      "\"latency_ms\":{{\"samples\":{},\"p50\":{:.3f},\"p90\":{:.3f},\"p99\":{:.3f},\"p999\":{:.3f},\"max\":{:.3f},\"mean\":{:.3f}}},",
-      h.count(), ms(h.percentile(0.50)), ms(h.percentile(0.90)), ms(h.percentile(0.99)), ms(h.percentile(0.999)),
-      ms(h.max()), h.mean() / 1000.0);
+      "\"latency_ms\":{{\"samples\":{},\"p50\":{:.3f},\"p90\":{:.3f},\"p99\":{:.3f},\"p999\":{:.3f}"
+      ",\"max\":{:.3f},\"mean\":{:.3f}}},",
+      h.count(), ms(h.percentile(0.50)), ms(h.percentile(0.90)), ms(h.percentile(0.99)),
+      ms(h.percentile(0.999)), ms(h.max()), h.mean() / 1000.0);
   if (srv.taken) {
-    j += fmt::format("\"server\":{{\"pid\":{},\"cpu_percent\":{:.2f},\"rss_kib\":{},\"rss_max_kib\":{}}},", s.server_pid,
-                     srv.cpu_percent, srv.rss_kib, srv.rss_max_kib);
+    j += fmt::format(
+        "\"server\":{{\"pid\":{},\"cpu_percent\":{:.2f},\"rss_kib\":{},\"rss_max_kib\":{}}},",
+        s.server_pid, srv.cpu_percent, srv.rss_kib, srv.rss_max_kib);
   } else {
     j += "\"server\":null,";
   }
-  j += fmt::format("\"load_cpu_percent\":{:.2f},\"loadavg_1m\":{:.2f},", srv.load_cpu_percent, srv.loadavg_1m);
+  j += fmt::format(
+      "\"load_cpu_percent\":{:.2f},\"loadavg_1m\":{:.2f},\"softnet_drops\":{},\"tcp_retransmits\":{"
+      "},",
+      srv.load_cpu_percent, srv.loadavg_1m, srv.softnet_drops, srv.tcp_retransmits);
   j += server_counters_json(srv.counters, open, s.rooms, tick_ms);
-  j += fmt::format("\"errors\":{{\"connect\":{},\"handshake\":{},\"handshake_statuses\":{},\"protocol\":{},\"socket\":{},",
-                   c.connect_errors, c.handshake_errors, json_map(c.handshake_statuses), c.protocol_errors,
-                   c.socket_errors);
-  j += fmt::format("\"error_messages\":{},\"error_codes\":{},\"queued_messages\":{}}},", c.errors_received,
-                   json_map(c.error_codes), c.queued_messages);
-  j += fmt::format("\"closes\":{{\"server\":{},\"eof\":{},\"codes\":{}}},", c.server_closes, c.eof_closes,
-                   json_map(c.close_codes));
-  j += fmt::format("\"pings_answered\":{},\"unrequested_syncs\":{},\"tick_gaps\":{},\"model_anomalies\":{},\"foreign_entries\":{},",
-                   c.pings_answered, c.unrequested_syncs, c.tick_gaps, c.model_anomalies, c.foreign_entries);
+  j += fmt::format(
+      "\"errors\":{{\"connect\":{},\"handshake\":{},\"handshake_statuses\":{},\"protocol\":{},"
+      "\"socket\":{},",
+      c.connect_errors, c.handshake_errors, json_map(c.handshake_statuses), c.protocol_errors,
+      c.socket_errors);
+  j += fmt::format("\"error_messages\":{},\"error_codes\":{},\"queued_messages\":{}}},",
+                   c.errors_received, json_map(c.error_codes), c.queued_messages);
+  j += fmt::format("\"closes\":{{\"server\":{},\"eof\":{},\"codes\":{}}},", c.server_closes,
+                   c.eof_closes, json_map(c.close_codes));
+  j += fmt::format(
+      "\"pings_answered\":{},\"unrequested_syncs\":{},\"tick_gaps\":{},\"model_anomalies\":{},"
+      "\"foreign_entries\":{},",
+      c.pings_answered, c.unrequested_syncs, c.tick_gaps, c.model_anomalies, c.foreign_entries);
   if (presence) {
     j += fmt::format(
-        "\"convergence\":{{\"rooms\":{},\"rooms_synced\":{},\"clients_compared\":{},\"clients_mismatched\":{},\"entries_mismatched\":{},\"ok\":{}}}",
-        s.rooms, t.rooms_synced, c.clients_compared, c.clients_mismatched, c.entries_mismatched, converged);
+        "\"convergence\":{{\"rooms\":{},\"rooms_synced\":{},\"clients_compared\":{},\"clients_"
+        "mismatched\":{},"
+        "\"entries_mismatched\":{},\"clients_unchecked\":{},\"settle_s\":{:.3f},\"ok\":{}}}",
+        s.rooms, t.rooms_synced, c.clients_compared, c.clients_mismatched, c.entries_mismatched,
+        c.clients_unchecked, t.settle_s, converged);
   } else {
     j += "\"convergence\":null";
   }
   return j + "}";
 }
 
-void report_human(const Settings& s, const Shared& sh, const Counters& c, const RunTimes& t, const ServerSample& srv) {
+void report_human(const Settings& s, const Shared& sh, const Counters& c, const RunTimes& t,
+                  const ServerSample& srv) {
   const double w = t.window_s;
-  std::fprintf(stderr, "rollcall-load %s: %llu/%llu sessions open in %.1f s, window %.1f s, tick %lld ms\n",
-               s.mode == Mode::kPresence ? "presence" : "idle", static_cast<unsigned long long>(sh.ready.load()),
-               static_cast<unsigned long long>(s.sessions), t.connect_s, w, static_cast<long long>(sh.tick_ms.load()));
-  std::fprintf(stderr, "  sent %.0f updates/s (%llu skipped), received %.0f frames/s, %.0f deliveries/s\n",
-               per_s(c.updates_sent, w), static_cast<unsigned long long>(c.updates_skipped), per_s(c.frames, w),
-               per_s(c.deliveries, w));
+  std::fprintf(
+      stderr, "rollcall-load %s: %llu/%llu sessions open in %.1f s, window %.1f s, tick %lld ms\n",
+      s.mode == Mode::kPresence ? "presence" : "idle",
+      static_cast<unsigned long long>(sh.ready.load()), static_cast<unsigned long long>(s.sessions),
+      t.connect_s, w, static_cast<long long>(sh.tick_ms.load()));
+  std::fprintf(stderr,
+               "  sent %.0f updates/s (%llu skipped), received %.0f frames/s, %.0f deliveries/s\n",
+               per_s(c.updates_sent, w), static_cast<unsigned long long>(c.updates_skipped),
+               per_s(c.frames, w), per_s(c.deliveries, w));
   const Histogram& h = c.latency_us;
-  std::fprintf(stderr, "  latency ms: p50 %.2f  p90 %.2f  p99 %.2f  max %.2f  (%llu samples)\n", ms(h.percentile(0.5)),
-               ms(h.percentile(0.9)), ms(h.percentile(0.99)), ms(h.max()), static_cast<unsigned long long>(h.count()));
-  std::fprintf(stderr, "  errors: connect %llu, handshake %llu, protocol %llu, socket %llu, messages %llu; closes: server %llu, eof %llu\n",
-               static_cast<unsigned long long>(c.connect_errors), static_cast<unsigned long long>(c.handshake_errors),
-               static_cast<unsigned long long>(c.protocol_errors), static_cast<unsigned long long>(c.socket_errors),
-               static_cast<unsigned long long>(c.errors_received), static_cast<unsigned long long>(c.server_closes),
+  std::fprintf(stderr, "  latency ms: p50 %.2f  p90 %.2f  p99 %.2f  max %.2f  (%llu samples)\n",
+               ms(h.percentile(0.5)), ms(h.percentile(0.9)), ms(h.percentile(0.99)), ms(h.max()),
+               static_cast<unsigned long long>(h.count()));
+  std::fprintf(stderr,
+               "  errors: connect %llu, handshake %llu, protocol %llu, socket %llu, messages %llu; "
+               "closes: server %llu, eof %llu\n",
+               static_cast<unsigned long long>(c.connect_errors),
+               static_cast<unsigned long long>(c.handshake_errors),
+               static_cast<unsigned long long>(c.protocol_errors),
+               static_cast<unsigned long long>(c.socket_errors),
+               static_cast<unsigned long long>(c.errors_received),
+               static_cast<unsigned long long>(c.server_closes),
                static_cast<unsigned long long>(c.eof_closes));
   if (srv.taken) {
-    std::fprintf(stderr, "  server pid %d: cpu %.1f%%, rss %lld KiB (max %lld)\n", s.server_pid, srv.cpu_percent,
-                 static_cast<long long>(srv.rss_kib), static_cast<long long>(srv.rss_max_kib));
+    std::fprintf(stderr, "  server pid %d: cpu %.1f%%, rss %lld KiB (max %lld)\n", s.server_pid,
+                 srv.cpu_percent, static_cast<long long>(srv.rss_kib),
+                 static_cast<long long>(srv.rss_max_kib));
   }
-  std::fprintf(stderr, "  load generator cpu %.1f%%, machine load average %.2f\n", srv.load_cpu_percent,
-               srv.loadavg_1m);
+  std::fprintf(stderr,
+               "  load generator cpu %.1f%%, machine load average %.2f, backlog drops %lld, TCP "
+               "retransmits %lld\n",
+               srv.load_cpu_percent, srv.loadavg_1m, static_cast<long long>(srv.softnet_drops),
+               static_cast<long long>(srv.tcp_retransmits));
   if (s.mode == Mode::kPresence) {
-    std::fprintf(stderr, "  convergence: %llu/%u rooms synced, %llu clients compared, %llu mismatched (%llu entries)\n",
+    std::fprintf(stderr,
+                 "  convergence: %llu/%u rooms synced, %llu clients compared, %llu mismatched "
+                 "(%llu entries), "
+                 "%llu unchecked, settled in %.2f s\n",
                  static_cast<unsigned long long>(t.rooms_synced), s.rooms,
                  static_cast<unsigned long long>(c.clients_compared),
                  static_cast<unsigned long long>(c.clients_mismatched),
-                 static_cast<unsigned long long>(c.entries_mismatched));
+                 static_cast<unsigned long long>(c.entries_mismatched),
+                 static_cast<unsigned long long>(c.clients_unchecked), t.settle_s);
   }
 }
 
@@ -378,7 +442,8 @@ int run(const Settings& settings) {
         if (mono_ns() >= next_note) {
           next_note += 2'000'000'000;
           std::fprintf(stderr, "rollcall-load: %llu/%llu sessions open\n",
-                       static_cast<unsigned long long>(sh.ready.load()), static_cast<unsigned long long>(s.sessions));
+                       static_cast<unsigned long long>(sh.ready.load()),
+                       static_cast<unsigned long long>(s.sessions));
         }
         return sh.ready.load() + sh.failed.load() >= s.sessions;
       },
@@ -386,9 +451,11 @@ int run(const Settings& settings) {
   t.connect_s = static_cast<double>(mono_ns() - t0) / 1e9;
   const std::uint64_t open = sh.ready.load();
   if (open == s.sessions) {
-    std::fprintf(stderr, "rollcall-load: all %llu sessions open\n", static_cast<unsigned long long>(open));
+    std::fprintf(stderr, "rollcall-load: all %llu sessions open\n",
+                 static_cast<unsigned long long>(open));
   } else {
-    std::fprintf(stderr, "rollcall-load: only %llu of %llu sessions open\n", static_cast<unsigned long long>(open),
+    std::fprintf(stderr, "rollcall-load: only %llu of %llu sessions open\n",
+                 static_cast<unsigned long long>(open),
                  static_cast<unsigned long long>(s.sessions));
   }
   std::fflush(stderr);
@@ -396,7 +463,8 @@ int run(const Settings& settings) {
   ServerSample srv;
   const bool presence = s.mode == Mode::kPresence;
   if (open > 0) {
-    const std::int64_t start = mono_ns() + (presence ? static_cast<std::int64_t>(s.warmup_s * 1e9) : 0);
+    const std::int64_t start =
+        mono_ns() + (presence ? static_cast<std::int64_t>(s.warmup_s * 1e9) : 0);
     const std::int64_t end = start + static_cast<std::int64_t>(s.duration_s * 1e9);
     sh.window_start_ns.store(start);
     sh.window_end_ns.store(end);
@@ -434,9 +502,12 @@ int main(int argc, char** argv) {
 
   CLI::App app{"rollcall-load: loopback load generator for rollcall (and the baseline server)"};
   app.require_subcommand(1);
-  CLI::App* p = app.add_subcommand("presence", "Members send presence updates; measure deliveries and latency");
+  CLI::App* p = app.add_subcommand("presence",
+                                   "Members send presence updates; measure deliveries and latency");
   rc::load::add_common(p, presence);
-  p->add_option("--members", presence.members, "Members per room")->check(CLI::Range(1u, 100000u))->capture_default_str();
+  p->add_option("--members", presence.members, "Members per room")
+      ->check(CLI::Range(1u, 100000u))
+      ->capture_default_str();
   p->add_option("--rate", presence.rate_hz, "Presence updates per member per second")
       ->check(CLI::Range(0.0, 1000.0))
       ->capture_default_str();

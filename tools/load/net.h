@@ -12,8 +12,8 @@
 
 #include <cstdint>
 #include <cstdio>
-#include <cstring>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -76,8 +76,8 @@ inline std::int64_t process_cpu_ticks(int pid) {
   const char* p = std::strrchr(buf, ')');
   if (p == nullptr) return -1;
   unsigned long long utime = 0, stime = 0;
-  if (std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime,
-                  &stime) != 2) {
+  if (std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) !=
+      2) {
     return -1;
   }
   return static_cast<std::int64_t>(utime + stime);
@@ -102,10 +102,53 @@ inline std::int64_t process_rss_kib(int pid) {
   return kib;
 }
 
+// Packets the kernel dropped because a CPU's input backlog was full (the
+// second column of /proc/net/softnet_stat, summed over CPUs). Over loopback
+// that is where a burst of sends larger than net.core.netdev_max_backlog is
+// lost, and TCP's loss recovery then adds hundreds of milliseconds.
+inline std::int64_t softnet_drops() {
+  FILE* f = std::fopen("/proc/net/softnet_stat", "r");
+  if (f == nullptr) return -1;
+  std::int64_t sum = 0;
+  unsigned long long processed = 0, dropped = 0;
+  char rest[512];
+  while (std::fscanf(f, "%llx %llx", &processed, &dropped) == 2) {
+    sum += static_cast<std::int64_t>(dropped);
+    if (std::fgets(rest, sizeof rest, f) == nullptr) break;
+  }
+  std::fclose(f);
+  return sum;
+}
+
+// TCP segments retransmitted by the whole machine (Tcp RetransSegs of /proc/net/snmp).
+inline std::int64_t tcp_retransmits() {
+  FILE* f = std::fopen("/proc/net/snmp", "r");
+  if (f == nullptr) return -1;
+  char names[1024], values[1024];
+  std::int64_t out = -1;
+  while (std::fgets(names, sizeof names, f) != nullptr) {
+    if (std::strncmp(names, "Tcp: ", 5) != 0) continue;
+    if (std::fgets(values, sizeof values, f) == nullptr) break;
+    char* save_n = nullptr;
+    char* save_v = nullptr;
+    char* n = strtok_r(names, " \n", &save_n);
+    char* v = strtok_r(values, " \n", &save_v);
+    while (n != nullptr && v != nullptr) {
+      if (std::strcmp(n, "RetransSegs") == 0) out = std::strtoll(v, nullptr, 10);
+      n = strtok_r(nullptr, " \n", &save_n);
+      v = strtok_r(nullptr, " \n", &save_v);
+    }
+    break;
+  }
+  std::fclose(f);
+  return out;
+}
+
 // GET path from addr:port over a blocking socket (timeout_ms per step) and
 // returns the whole answer, head included; empty on any failure. For a few
 // scrapes per second from the main thread, not for the hot path.
-inline std::string http_get(const in_addr& addr, std::uint16_t port, const char* path, int timeout_ms) {
+inline std::string http_get(const in_addr& addr, std::uint16_t port, const char* path,
+                            int timeout_ms) {
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return {};
   timeval tv{timeout_ms / 1000, (timeout_ms % 1000) * 1000};
@@ -117,7 +160,8 @@ inline std::string http_get(const in_addr& addr, std::uint16_t port, const char*
   dst.sin_addr = addr;
   std::string answer;
   if (connect(fd, reinterpret_cast<sockaddr*>(&dst), sizeof dst) == 0) {
-    const std::string req = std::string("GET ") + path + " HTTP/1.1\r\nHost: load\r\nConnection: close\r\n\r\n";
+    const std::string req =
+        std::string("GET ") + path + " HTTP/1.1\r\nHost: load\r\nConnection: close\r\n\r\n";
     if (send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size())) {
       char buf[16384];
       constexpr std::size_t kAnswerBytesMax = 4 << 20;

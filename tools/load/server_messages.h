@@ -67,9 +67,9 @@ struct ServerMessage {
   Kind kind = Kind::kOther;
   bool has_tick = false;
   std::uint64_t tick = 0;
-  std::int64_t tick_ms = -1;  // welcome
-  std::uint64_t position = 0;  // queued
-  std::string code;            // error
+  std::int64_t tick_ms = -1;          // welcome
+  std::uint64_t position = 0;         // queued
+  std::string code;                   // error
   std::vector<MemberFields> members;  // welcome, sync: the whole room
   std::vector<MemberFields> joined;   // delta
   std::vector<MemberFields> updated;  // delta
@@ -262,14 +262,15 @@ class RoomModel {
   // Entries that differ from other's (presence, x or stamp).
   std::size_t differences(const RoomModel& other) const {
     std::size_t n = 0;
-    const std::size_t common = entries_.size() < other.entries_.size() ? entries_.size()
-                                                                       : other.entries_.size();
+    const std::size_t common =
+        entries_.size() < other.entries_.size() ? entries_.size() : other.entries_.size();
     for (std::size_t i = 0; i < common; ++i) {
       const Entry& a = entries_[i];
       const Entry& b = other.entries_[i];
       if (a.stamp != b.stamp || (a.stamp != kAbsent && a.x != b.x)) ++n;
     }
-    return n + (entries_.size() > common ? entries_.size() - common : other.entries_.size() - common);
+    return n +
+           (entries_.size() > common ? entries_.size() - common : other.entries_.size() - common);
   }
 
  private:

@@ -5,10 +5,10 @@
 //
 // Threading: Settings are written before the workers start and only read
 // afterwards. Phase and the atomics below are the only state written by one
-// thread and read by others while the workers run. Room truths (the sync
-// answers) are written by the worker owning the room's probe member before
-// it bumps `synced` (release) and read by the others only after the main
-// thread has seen every sync (acquire) and moved to Phase::kCompare.
+// thread and read by others while the workers run. A room's truth (its
+// probe's model right after the sync answer) is written once, by the worker
+// owning the probe, before truth_ready[room] is set (release); other workers
+// read it only after seeing that flag (acquire).
 
 #include <netinet/in.h>
 
@@ -33,7 +33,8 @@ enum class Phase : int {
   kRun,      // presence: send updates; idle: hold the sessions
   kStop,     // stop sending; let the server's last deltas arrive
   kSync,     // each room's probe member asks for a sync
-  kCompare,  // every client compares its model with its room's sync
+  kSettle,   // a client whose model equals its room's sync is settled (converged)
+  kCompare,  // deadline: clients not settled are compared one last time (mismatches)
   kClose,    // close handshakes
   kDone,     // workers leave their loops
 };
@@ -72,13 +73,13 @@ struct Counters {
   std::uint64_t frames_total = 0;      // data messages received, whole run
   std::uint64_t queued_messages = 0;   // `queued` answers (the room was full)
   std::uint64_t pings_answered = 0;
-  std::uint64_t errors_received = 0;  // `error` messages
+  std::uint64_t errors_received = 0;    // `error` messages
   std::uint64_t unrequested_syncs = 0;  // syncs the server sent on its own (slow client)
   std::uint64_t tick_gaps = 0;          // window: a delta whose tick is not the previous one + 1
   std::uint64_t model_anomalies = 0;    // update/left for a member the client never saw join
   std::uint64_t foreign_entries = 0;    // entries for users that are not the generator's
   std::uint64_t updates_sent_total = 0;
-  std::uint64_t updates_skipped = 0;  // not sent: the session's unsent bytes were over the bound
+  std::uint64_t updates_skipped = 0;   // not sent: the session's unsent bytes were over the bound
   std::uint64_t send_late_us_max = 0;  // how far behind schedule a send went out
   // window
   std::uint64_t frames = 0;
@@ -91,9 +92,10 @@ struct Counters {
   Histogram latency_us;
   // convergence
   std::uint64_t probes_sent = 0;
-  std::uint64_t clients_compared = 0;
-  std::uint64_t clients_mismatched = 0;
+  std::uint64_t clients_compared = 0;    // clients whose room has a truth
+  std::uint64_t clients_mismatched = 0;  // compared, never equal to the truth by the deadline
   std::uint64_t entries_mismatched = 0;
+  std::uint64_t clients_unchecked = 0;  // open, but their room's sync never came
   std::map<std::uint16_t, std::uint64_t> close_codes;
   std::map<std::string, std::uint64_t> error_codes;
   std::map<int, std::uint64_t> handshake_statuses;
@@ -133,6 +135,7 @@ struct Counters {
     clients_compared += o.clients_compared;
     clients_mismatched += o.clients_mismatched;
     entries_mismatched += o.entries_mismatched;
+    clients_unchecked += o.clients_unchecked;
     for (const auto& [k, v] : o.close_codes) close_codes[k] += v;
     for (const auto& [k, v] : o.error_codes) error_codes[k] += v;
     for (const auto& [k, v] : o.handshake_statuses) handshake_statuses[k] += v;
@@ -147,10 +150,11 @@ struct Shared {
   std::atomic<std::uint64_t> ready{0};   // sessions that got their welcome
   std::atomic<std::uint64_t> failed{0};  // sessions given up on while connecting
   std::atomic<std::int64_t> tick_ms{-1};
-  std::atomic<std::int64_t> last_frame_ns{0};
   std::atomic<std::uint32_t> workers_at_phase{0};  // workers done with the current phase's step
   std::atomic<std::uint64_t> probes_sent{0};
-  std::atomic<std::uint64_t> synced{0};
+  std::atomic<std::uint64_t> synced{0};                // rooms whose truth is set
+  std::atomic<std::uint64_t> to_settle{0};             // open clients when kSettle began
+  std::atomic<std::uint64_t> settled{0};               // of those, converged so far
   std::vector<RoomModel> truth;                        // per room: the probe's sync
   std::vector<std::atomic<std::uint8_t>> truth_ready;  // per room: 1 once truth[room] is set
 

@@ -27,8 +27,8 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdio>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <queue>
 #include <string>
@@ -43,7 +43,7 @@
 namespace rc::load {
 
 inline constexpr std::size_t kPadBytes = simdjson::SIMDJSON_PADDING;
-inline constexpr std::size_t kReadBytes = 256 * 1024;            // one recv() at most
+inline constexpr std::size_t kReadBytes = 256 * 1024;              // one recv() at most
 inline constexpr std::size_t kMessageBytesMax = 16 * 1024 * 1024;  // larger server frames fail
 // A presence update is skipped (and counted) while a session has more unsent
 // bytes than this: the generator never queues without bound.
@@ -56,6 +56,8 @@ inline constexpr std::int64_t kPollNsMax = 5'000'000;
 inline constexpr std::int64_t kCloseWaitNs = 2'000'000'000;
 inline constexpr std::uint16_t kCloseNormal = 1000;
 inline constexpr std::size_t kCacheSlots = 64;  // parsed deltas kept per room
+inline constexpr std::int64_t kSettlePassNs =
+    20'000'000;  // models compared with the truth this often
 
 // A growable byte buffer that always keeps kPadBytes readable after its
 // content (simdjson reads past the end of what it parses).
@@ -65,7 +67,8 @@ class PaddedBytes {
   std::size_t size() const { return len_; }
   std::uint8_t* readable_end() { return buf_.data() + len_ + kPadBytes; }
   void append(const std::uint8_t* p, std::size_t n) {
-    if (len_ + n + kPadBytes > buf_.size()) buf_.resize(std::max(2 * buf_.size(), len_ + n + kPadBytes));
+    if (len_ + n + kPadBytes > buf_.size())
+      buf_.resize(std::max(2 * buf_.size(), len_ + n + kPadBytes));
     std::memcpy(buf_.data() + len_, p, n);
     len_ += n;
   }
@@ -95,7 +98,15 @@ struct FastRandom {
   double unit() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
 };
 
-enum class State : std::uint8_t { kWaiting, kConnecting, kUpgrading, kOpen, kReady, kClosing, kDone };
+enum class State : std::uint8_t {
+  kWaiting,
+  kConnecting,
+  kUpgrading,
+  kOpen,
+  kReady,
+  kClosing,
+  kDone
+};
 
 struct Client {
   int fd = -1;
@@ -110,6 +121,7 @@ struct Client {
   bool writing = false;  // EPOLLOUT is armed
   bool assembling = false;
   bool has_tick = false;
+  bool settled = false;  // its model matched its room's truth (or was compared at the deadline)
   std::uint64_t last_tick = 0;
   std::int64_t second = -1;  // window second of sec_deltas
   std::uint64_t sec_deltas = 0;
@@ -179,22 +191,23 @@ class Worker {
       if (p == Phase::kDone) break;
       if (p <= Phase::kRun) open_more(now);
       if (p == Phase::kRun && details_) send_due(now);
+      if (p == Phase::kSettle && now >= next_settle_ns_) {
+        settle(false);
+        next_settle_ns_ = now + kSettlePassNs;
+      }
       if (p == Phase::kClose && !close_reported_ && (open_fds_ == 0 || now >= close_deadline_ns_)) {
         close_reported_ = true;
         shared_.workers_at_phase.fetch_add(1, std::memory_order_acq_rel);
       }
       std::int64_t wait = kPollNsMax;
-      if (p == Phase::kRun && !heap_.empty()) wait = std::clamp<std::int64_t>(heap_.top().first - now, 0, wait);
+      if (p == Phase::kRun && !heap_.empty())
+        wait = std::clamp<std::int64_t>(heap_.top().first - now, 0, wait);
       timespec ts{0, static_cast<long>(wait)};
       const int n = epoll_pwait2(epoll_, events.data(), kEventsMax, &ts, nullptr);
       if (n <= 0) continue;
       recv_ns_ = mono_ns();
       recv_wall_us_ = wall_us();
-      const std::uint64_t frames_before = counters_.frames_total;
       for (int i = 0; i < n; ++i) on_event(clients_[events[i].data.u32], events[i].events);
-      if (counters_.frames_total != frames_before) {
-        shared_.last_frame_ns.store(recv_ns_, std::memory_order_relaxed);
-      }
     }
     for (Client& c : clients_) {
       counters_.client_deltas_per_s_max = std::max(counters_.client_deltas_per_s_max, c.sec_deltas);
@@ -217,7 +230,8 @@ class Worker {
       case Phase::kRun:
         if (!details_ || period_ns_ == 0) return;
         for (std::uint32_t i = 0; i < clients_.size(); ++i) {
-          const auto offset = static_cast<std::int64_t>(rng_.unit() * static_cast<double>(period_ns_));
+          const auto offset =
+              static_cast<std::int64_t>(rng_.unit() * static_cast<double>(period_ns_));
           heap_.push({now + offset, i});
         }
         return;
@@ -231,8 +245,15 @@ class Worker {
         shared_.probes_sent.fetch_add(counters_.probes_sent, std::memory_order_acq_rel);
         shared_.workers_at_phase.fetch_add(1, std::memory_order_acq_rel);
         return;
+      case Phase::kSettle: {
+        std::uint64_t open = 0;
+        for (const Client& c : clients_) open += c.state == State::kReady ? 1 : 0;
+        shared_.to_settle.fetch_add(open, std::memory_order_acq_rel);
+        shared_.workers_at_phase.fetch_add(1, std::memory_order_acq_rel);
+        return;
+      }
       case Phase::kCompare:
-        compare();
+        settle(true);
         shared_.workers_at_phase.fetch_add(1, std::memory_order_acq_rel);
         return;
       case Phase::kClose:
@@ -245,7 +266,8 @@ class Worker {
           }
           c.state = State::kClosing;
           c.close_sent = true;
-          append_masked_frame(c.out, kClose, close_payload(kCloseNormal), static_cast<std::uint32_t>(rng_.next()));
+          append_masked_frame(c.out, kClose, close_payload(kCloseNormal),
+                              static_cast<std::uint32_t>(rng_.next()));
           flush(c);
         }
         return;
@@ -254,17 +276,29 @@ class Worker {
     }
   }
 
-  void compare() {
+  // A client has converged once its model equals its room's truth: after
+  // the sync no change happens, so later deltas cannot move it away again.
+  // At the deadline (final) the clients still apart are the mismatches.
+  void settle(bool final) {
+    std::uint64_t newly = 0;
     for (Client& c : clients_) {
-      if (c.state != State::kReady || c.room >= shared_.truth.size()) continue;
-      if (shared_.truth_ready[c.room].load(std::memory_order_acquire) == 0) continue;
-      ++counters_.clients_compared;
+      if (c.settled || c.state != State::kReady || c.room >= shared_.truth.size()) continue;
+      if (shared_.truth_ready[c.room].load(std::memory_order_acquire) == 0) {
+        if (final) ++counters_.clients_unchecked;
+        continue;
+      }
       const std::size_t d = c.model.differences(shared_.truth[c.room]);
-      if (d != 0) {
+      if (d != 0 && !final) continue;
+      c.settled = true;
+      ++counters_.clients_compared;
+      if (d == 0) {
+        ++newly;
+      } else {
         ++counters_.clients_mismatched;
         counters_.entries_mismatched += d;
       }
     }
+    if (newly != 0) shared_.settled.fetch_add(newly, std::memory_order_acq_rel);
   }
 
   // ---- connecting
@@ -531,7 +565,8 @@ class Worker {
         return;
       case kClose: {
         const std::uint16_t code =
-            f.payload_bytes >= 2 ? static_cast<std::uint16_t>((f.payload[0] << 8) | f.payload[1]) : 1005;
+            f.payload_bytes >= 2 ? static_cast<std::uint16_t>((f.payload[0] << 8) | f.payload[1])
+                                 : 1005;
         if (!c.close_sent) {
           ++counters_.server_closes;
           ++counters_.close_codes[code];
@@ -557,12 +592,14 @@ class Worker {
            recv_ns_ < shared_.window_end_ns.load(std::memory_order_relaxed);
   }
 
-  const ServerMessage* decode(Client& c, const std::uint8_t* data, std::size_t len, std::size_t capacity) {
+  const ServerMessage* decode(Client& c, const std::uint8_t* data, std::size_t len,
+                              std::size_t capacity) {
     Cached* slot = nullptr;
     std::uint64_t tick = 0;
     if (details_ && delta_tick(data, len, tick)) {
       slot = &cache_[c.room * kCacheSlots + tick % kCacheSlots];
-      if (slot->bytes.size() == len && std::memcmp(slot->bytes.data(), data, len) == 0) return &slot->msg;
+      if (slot->bytes.size() == len && std::memcmp(slot->bytes.data(), data, len) == 0)
+        return &slot->msg;
     }
     if (!parser_.parse(data, len, capacity, details_, scratch_)) return nullptr;
     if (slot == nullptr || scratch_.kind != Kind::kDelta) return &scratch_;
@@ -575,7 +612,8 @@ class Worker {
   // then tick): only a cache key, the cached bytes are compared in full.
   static bool delta_tick(const std::uint8_t* data, std::size_t len, std::uint64_t& tick) {
     static constexpr std::string_view kPrefix = R"({"type":"delta","tick":)";
-    if (len <= kPrefix.size() || std::memcmp(data, kPrefix.data(), kPrefix.size()) != 0) return false;
+    if (len <= kPrefix.size() || std::memcmp(data, kPrefix.data(), kPrefix.size()) != 0)
+      return false;
     std::size_t i = kPrefix.size();
     if (data[i] < '0' || data[i] > '9') return false;
     tick = 0;
@@ -588,7 +626,8 @@ class Worker {
     const bool window = in_window();
     if (window) {
       ++counters_.frames;
-      const auto sec = static_cast<std::size_t>((recv_ns_ - shared_.window_start_ns.load(std::memory_order_relaxed)) / 1000000000);
+      const auto sec = static_cast<std::size_t>(
+          (recv_ns_ - shared_.window_start_ns.load(std::memory_order_relaxed)) / 1000000000);
       if (sec < counters_.frames_per_second.size()) ++counters_.frames_per_second[sec];
     }
     const ServerMessage* m = decode(c, data, len, capacity);
@@ -628,9 +667,11 @@ class Worker {
   void on_delta(Client& c, const ServerMessage& m, bool window) {
     if (window) {
       ++counters_.deltas;
-      const std::int64_t sec = (recv_ns_ - shared_.window_start_ns.load(std::memory_order_relaxed)) / 1000000000;
+      const std::int64_t sec =
+          (recv_ns_ - shared_.window_start_ns.load(std::memory_order_relaxed)) / 1000000000;
       if (sec != c.second) {
-        counters_.client_deltas_per_s_max = std::max(counters_.client_deltas_per_s_max, c.sec_deltas);
+        counters_.client_deltas_per_s_max =
+            std::max(counters_.client_deltas_per_s_max, c.sec_deltas);
         c.second = sec;
         c.sec_deltas = 0;
       }
@@ -690,12 +731,14 @@ class Worker {
       Client& c = clients_[d.second];
       if (c.state != State::kReady) continue;
       const std::int64_t late_ns = now - d.first;
-      counters_.send_late_us_max = std::max<std::uint64_t>(counters_.send_late_us_max, late_ns / 1000);
+      counters_.send_late_us_max =
+          std::max<std::uint64_t>(counters_.send_late_us_max, late_ns / 1000);
       send_presence(c, now);
       // A jittered schedule around the rate; a generator that fell behind
       // by more than a period drops the backlog instead of bursting it.
       const std::int64_t base = std::max(d.first, now - period_ns_);
-      const auto gap = static_cast<std::int64_t>((0.5 + rng_.unit()) * static_cast<double>(period_ns_));
+      const auto gap =
+          static_cast<std::int64_t>((0.5 + rng_.unit()) * static_cast<double>(period_ns_));
       heap_.push({base + gap, d.second});
     }
   }
@@ -740,6 +783,7 @@ class Worker {
   std::uint64_t open_fds_ = 0;
   std::int64_t close_deadline_ns_ = 0;
   bool close_reported_ = false;
+  std::int64_t next_settle_ns_ = 0;
   std::int64_t recv_ns_ = 0;
   std::int64_t recv_wall_us_ = 0;
 };
