@@ -113,6 +113,7 @@ class App final : public ShardApp {
   void sweep_rooms(std::int64_t now_ms);
 
   // ---- chat (app_chat.cc)
+  std::size_t recent_max() const;
   void request_open(RoomEntry& e);
   void on_log_reply(persist::LogReply& r);
   void on_opened(persist::Opened& o);

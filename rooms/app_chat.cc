@@ -55,6 +55,13 @@ void App::send_welcome(RoomEntry& e, Session& s, const Messages& msgs, std::size
   s.welcomed = true;
 }
 
+// The room's memory of its newest messages: what a welcome shows, and never
+// more than the log retains (retention deletes the rest within a minute).
+std::size_t App::recent_max() const {
+  return static_cast<std::size_t>(
+      std::min<std::uint64_t>(ctx_.config.history_on_join, ctx_.config.chat_retention));
+}
+
 void App::on_mail(Mail& mail) {
   if (mail.app_kind != kMailLogReply) return;
   std::unique_ptr<persist::LogReply> reply(static_cast<persist::LogReply*>(mail.payload));
@@ -94,7 +101,7 @@ void App::on_opened(persist::Opened& o) {
   e.last_seq = o.last_seq;
   e.recent.assign(std::make_move_iterator(o.recent.begin()), std::make_move_iterator(o.recent.end()));
   e.recent_complete = o.complete;
-  while (e.recent.size() > ctx_.config.history_on_join) {
+  while (e.recent.size() > recent_max()) {
     e.recent.pop_front();
     e.recent_complete = false;
   }
@@ -122,7 +129,7 @@ void App::on_committed(persist::Committed& c) {
     e.last_seq = m.seq;
     e.recent.push_back(std::move(m));
   }
-  while (e.recent.size() > ctx_.config.history_on_join) {
+  while (e.recent.size() > recent_max()) {
     e.recent.pop_front();
     e.recent_complete = false;
   }

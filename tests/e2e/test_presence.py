@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import OP_TEXT, Closed, frame, now_ms, serving, unique_room
+from conftest import OP_TEXT, Closed, ProtocolError, frame, now_ms, serving, unique_room
 from test_rooms import (Peer, check_member, claims, close_all, deltas, joined, left, make_jwt,
                         settled_pair, shard_gauge, uid, updated, write_secret)
 
@@ -569,9 +569,38 @@ def chat_frame(text):
     return frame(OP_TEXT, json.dumps({"type": "chat", "text": text}, ensure_ascii=False))
 
 
-@pytest.mark.xfail(strict=False, reason="timing: the sending peer reads only between its sends, so under CPU "
-                   "contention it can itself pass --max-outbound-bytes and be closed 1008; its reader must "
-                   "drain continuously (open item)")
+class Drainer:
+    """Reads a peer's messages on a thread (pings are not answered meanwhile),
+    so that it keeps up while the test thread sends (on a dup of the socket:
+    a socket object's timeout is shared by its threads)."""
+
+    def __init__(self, peer):
+        self.peer, self.error = peer, None
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run)
+
+    def run(self):
+        while not self.stop.is_set():
+            try:
+                self.peer.next(0.05)
+            except ProtocolError:
+                pass
+            except Exception as e:  # noqa: BLE001 - reported by __exit__
+                self.error = e
+                return
+
+    def __enter__(self):
+        self.peer.ws.auto_pong = False
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(5.0)
+        self.peer.ws.auto_pong = True
+        assert self.error is None, f"{self.peer.user_id} stopped reading: {self.error!r}"
+
+
 def test_slow_consumer_closed_1008_then_resumes_with_since(start_server):
     server = start_server({"--slow-client-bytes": 4096, "--max-outbound-bytes": 131072, "--chat-rate": 1000,
                            "--leave-grace": 0})
@@ -581,12 +610,17 @@ def test_slow_consumer_closed_1008_then_resumes_with_since(start_server):
     try:
         sender.until_model(lambda ms: slow.user_id in ms, 3.0, "the slow member")
         total = 300
-        for i in range(total):  # paced, so that each chat frame stays small
-            sender.ws.send(chat_frame(f"{i} " + "é" * 995))
-            sender.collect(0.002)
         back = lambda: sum(len(m["messages"]) for m in sender.msgs if m["type"] == "chat")  # noqa: E731
-        sender.wait(lambda: back() >= total, 10.0, "every chat back")
-        assert back() == total
+        out = sender.ws.sock.dup()  # its own timeout, apart from the reading thread's
+        out.settimeout(5.0)
+        with out, Drainer(sender):  # the sender keeps up; only `slow` falls behind
+            for i in range(total):
+                out.sendall(chat_frame(f"{i} " + "é" * 995))
+                time.sleep(0.002)  # paced, so that each chat frame stays small
+            deadline = time.monotonic() + 10.0
+            while back() < total and time.monotonic() < deadline:
+                time.sleep(0.02)
+        assert back() == total, f"{back()} of {total} chat messages came back to their sender"
         assert sender.closed_code == "open"
         # The slow member reads again: chat in order, then close 1008.
         seqs, code = [], None

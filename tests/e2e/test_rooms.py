@@ -457,7 +457,7 @@ def test_second_device_changes_devices_only(srv):
         close_all(obs)
 
 
-def test_sender_sees_own_changes_and_joiner_upserts(srv):
+def test_sender_sees_its_own_change(srv):
     a, b = settled_pair(srv.port)
     try:
         a.presence(x=0.125)
