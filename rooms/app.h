@@ -108,6 +108,7 @@ class App final : public ShardApp {
   void flush(RoomEntry& e);
   void send_presence(Session& s, const FrameRef& frame);
   void send_sync(RoomEntry& e, Session& s);
+  void send_queued(Session& s, std::uint32_t position);
   void send_queue_positions(RoomEntry& e);
   void retire_if_empty(RoomEntry& e);
   void sweep_rooms(std::int64_t now_ms);

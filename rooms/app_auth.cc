@@ -55,11 +55,6 @@ Identity identity_of(const jwt::Claims& c) {
 
 }  // namespace
 
-void App::reject(Session& s, int status, std::string_view code, std::string_view message) {
-  stats_.http_errors[status == 400 ? 0 : status == 401 || status == 403 ? 1 : 5].add();
-  answer(s, http::error_response(status, code, message), true);
-}
-
 std::optional<jwt::Claims> App::bearer_claims(Session& s, const http::Request& req) {
   std::string_view auth = req.header("authorization");
   constexpr std::string_view kScheme = "bearer ";

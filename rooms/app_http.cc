@@ -41,6 +41,11 @@ bool wants_close(const http::Request& req) {
 
 }  // namespace
 
+void App::reject(Session& s, int status, std::string_view code, std::string_view message) {
+  stats_.http_errors[http_error_slot(status)].add();
+  answer(s, http::error_response(status, code, message), true);
+}
+
 void App::answer(Session& s, const std::string& response, bool close) {
   shard_.send(s.id, out::bytes(response));
   if (close) end_session(s);
@@ -53,13 +58,11 @@ std::size_t App::on_http(Session& s, std::uint8_t* data, std::size_t len) {
   if (pr.status == http::ParseStatus::Incomplete) return 0;
   stats_.http_requests_total.add();
   if (pr.status == http::ParseStatus::Error) {
-    stats_.http_errors[http_error_slot(pr.http_status)].add();
-    answer(s, http::error_response(pr.http_status, pr.error_code, pr.message), true);
+    reject(s, pr.http_status, pr.error_code, pr.message);
     return len;
   }
   if (req.content_length > limits::http_body_bytes_max) {
-    stats_.http_errors[5].add();
-    answer(s, http::error_response(413, "BODY_TOO_LARGE", "request body over 16 KiB"), true);
+    reject(s, 413, "BODY_TOO_LARGE", "request body over 16 KiB");
     return len;
   }
   const std::size_t request_bytes = req.head_bytes + req.content_length;

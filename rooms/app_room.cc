@@ -46,10 +46,7 @@ void App::enter_room(Session& s, std::string room_id) {
   if (e.queue.size() < cfg.queue_capacity) {
     s.queued = true;
     e.queue.push_back(&s);
-    s.queue_pos_sent = static_cast<std::uint32_t>(e.queue.size());
-    scratch_.clear();
-    json::Writer(scratch_).begin_object().field("type", "queued").field("position", s.queue_pos_sent).end_object();
-    send_json(s, scratch_);
+    send_queued(s, static_cast<std::uint32_t>(e.queue.size()));
     stats_.queued_total.add();
     return;
   }
@@ -204,16 +201,19 @@ void App::flush(RoomEntry& e) {
   if (e.queue_moved) send_queue_positions(e);
 }
 
+void App::send_queued(Session& s, std::uint32_t position) {
+  s.queue_pos_sent = position;
+  scratch_.clear();
+  json::Writer(scratch_).begin_object().field("type", "queued").field("position", position).end_object();
+  send_json(s, scratch_);
+}
+
 void App::send_queue_positions(RoomEntry& e) {
   e.queue_moved = false;
   std::uint32_t pos = 0;
   for (Session* s : e.queue) {
     ++pos;
-    if (s->queue_pos_sent == pos) continue;
-    s->queue_pos_sent = pos;
-    scratch_.clear();
-    json::Writer(scratch_).begin_object().field("type", "queued").field("position", pos).end_object();
-    send_json(*s, scratch_);
+    if (s->queue_pos_sent != pos) send_queued(*s, pos);
   }
 }
 
