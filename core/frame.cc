@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <utility>
 
 namespace rc::frame_pool {
 namespace {
@@ -12,10 +13,12 @@ namespace {
 constexpr std::uint8_t kMinShift = 7;
 constexpr std::uint8_t kMaxShift = 22;
 constexpr std::uint8_t kDirect = 0xff;
-// Free blocks kept per class: enough for a burst of ticks, bounded so a spike
-// does not pin memory for ever.
-constexpr std::size_t kCachedPerClassMax = 4096;
-constexpr std::size_t kCachedBytesPerClassMax = 8u << 20;
+// Free blocks kept per class: enough for the deltas of a tick, bounded so a
+// spike (every welcome of a join storm in flight at once) does not pin memory
+// for ever: past the bound a released block goes back to the allocator.
+constexpr std::size_t kCachedPerClassMax = 1024;
+constexpr std::size_t kCachedBytesPerClassMax = 512u << 10;
+constexpr std::size_t kCachedBytesMax = 1u << 20;  // all classes together
 
 // A free block keeps the next free block's address in its first data bytes
 // (memcpy: data has no pointer alignment).
@@ -33,6 +36,8 @@ struct FreeList {
 
 struct Pool {
   FreeList lists[kMaxShift + 1];
+  std::size_t cached_bytes = 0;
+  std::size_t freed_bytes = 0;  // given back to the allocator, see take_freed_bytes
   ~Pool() {
     for (FreeList& l : lists) {
       while (l.head != nullptr) {
@@ -73,6 +78,7 @@ FrameBlock* acquire(std::size_t bytes) {
     b = l.head;
     l.head = next_of(b);
     --l.count;
+    pool.cached_bytes -= std::size_t{1} << cls;
   } else {
     b = make(std::size_t{1} << cls, cls);
   }
@@ -84,20 +90,26 @@ FrameBlock* acquire(std::size_t bytes) {
 void release(FrameBlock* b) {
   RC_ASSERT(b->refs == 0);
   if (b->size_class == kDirect) {
+    pool.freed_bytes += b->capacity;
     std::free(b);
     return;
   }
   FreeList& l = pool.lists[b->size_class];
   std::size_t cap_blocks =
       std::min(kCachedPerClassMax, kCachedBytesPerClassMax >> b->size_class);
-  if (l.count >= cap_blocks) {
+  const std::size_t block_bytes = std::size_t{1} << b->size_class;
+  if (l.count >= cap_blocks || pool.cached_bytes + block_bytes > kCachedBytesMax) {
+    pool.freed_bytes += block_bytes;
     std::free(b);
     return;
   }
   set_next(b, l.head);
   l.head = b;
   ++l.count;
+  pool.cached_bytes += block_bytes;
 }
+
+std::size_t take_freed_bytes() { return std::exchange(pool.freed_bytes, 0); }
 
 std::size_t cached_blocks() {
   std::size_t n = 0;

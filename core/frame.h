@@ -32,6 +32,9 @@ FrameBlock* acquire(std::size_t bytes);
 void release(FrameBlock* block);
 // Blocks currently cached in this thread's free lists (for tests and metrics).
 std::size_t cached_blocks();
+// Bytes of released blocks this thread gave back to the allocator (past the
+// cache bounds) since the last call.
+std::size_t take_freed_bytes();
 }  // namespace frame_pool
 
 class FrameRef {

@@ -41,9 +41,14 @@ inline constexpr std::uint32_t shards_max = 256;
 inline constexpr std::uint32_t connections_per_shard_max = 1u << 20;
 inline constexpr std::uint32_t ring_entries = 4096;         // SQ size; CQ is twice that
 inline constexpr std::uint32_t recv_buffer_bytes = 16384;   // one provided receive buffer
-inline constexpr std::uint32_t recv_buffers_per_shard = 1024;  // power of two (buffer ring)
+// Receive buffers per shard (power of two; resident from the start: 8 MiB).
+// Enough for a full completion batch with room to spare; a connection that
+// finds the ring empty re-arms its receive at the end of the loop turn.
+inline constexpr std::uint32_t recv_buffers_per_shard = 512;
 inline constexpr std::uint32_t mailbox_slots = 1u << 16;    // per shard, power of two
-inline constexpr std::uint32_t send_iovecs_max = 64;        // frames in one sendmsg
+// Frames in one sendmsg. Every connection with a send in flight holds one
+// op of this many iovecs (a join storm: all of them), so it stays small.
+inline constexpr std::uint32_t send_iovecs_max = 16;
 // Readable bytes after every input range given to parsers (>= SIMDJSON_PADDING).
 inline constexpr std::uint32_t read_padding_bytes = 64;
 

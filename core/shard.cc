@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -54,6 +55,10 @@ constexpr std::uint32_t kGenMask = 0xffffff;
 constexpr std::uint32_t kChunkSlots = 1024;
 constexpr std::uint16_t kBufferGroup = 0;
 constexpr std::uint32_t kReapBatch = 256;
+constexpr std::uint32_t kFreeOpsKept = 256;  // send ops kept for reuse (the rest are freed)
+// A burst that makes settle_heap give memory back.
+constexpr std::size_t kTrimAfterFreedBytes = 4u << 20;
+constexpr std::uint32_t kTrimAfterReleasedConns = 1000;
 constexpr int kListenBacklog = 4096;
 
 std::uint64_t pack(Op op, std::uint32_t slot, std::uint32_t gen) {
@@ -158,7 +163,10 @@ struct Shard::Impl {
   SendNode* free_nodes = nullptr;
   SendOp* free_ops = nullptr;
   std::vector<std::unique_ptr<SendNode[]>> node_chunks;
-  std::vector<std::unique_ptr<SendOp[]>> op_chunks;
+  std::uint32_t free_op_count = 0;
+  std::size_t freed_since_trim = 0;     // see settle_heap
+  std::uint32_t released_since_trim = 0;
+  std::uint32_t released_since_sweep = 0;
   bool shutdown_seen = false;
   bool accept_armed = false;
   std::unique_ptr<tls::ThreadContext> tls_thread;
@@ -210,6 +218,7 @@ struct Shard::Impl {
     k->gen = gen;
     free_slots.push_back(slot);
     --slots_used;
+    ++released_since_sweep;
     stats().connections.sub();
   }
 
@@ -235,23 +244,23 @@ struct Shard::Impl {
     nd->next = free_nodes;
     free_nodes = nd;
   }
+  // Ops are allocated one by one and only a few are kept free: a join storm
+  // has one in flight per connection at once, and that memory goes back.
   SendOp* op() {
-    if (free_ops == nullptr) {
-      constexpr std::size_t n = 64;
-      op_chunks.emplace_back(new SendOp[n]);
-      SendOp* c = op_chunks.back().get();
-      for (std::size_t i = 0; i < n; ++i) {
-        c[i].next_free = free_ops;
-        free_ops = &c[i];
-      }
-    }
+    if (free_ops == nullptr) return new SendOp;
     SendOp* o = free_ops;
     free_ops = o->next_free;
+    --free_op_count;
     return o;
   }
   void free_op(SendOp* o) {
+    if (free_op_count >= kFreeOpsKept) {
+      delete o;
+      return;
+    }
     o->next_free = free_ops;
     free_ops = o;
+    ++free_op_count;
   }
   void drop_queue(Conn* k) {
     while (k->head != nullptr) {
@@ -829,6 +838,7 @@ struct Shard::Impl {
       if (now >= next_sweep) {
         sweep_closing(now);
         app->on_sweep(now);
+        settle_heap();
         next_sweep = now + 1000;
       }
       app->on_loop_end(now);
@@ -839,6 +849,27 @@ struct Shard::Impl {
       stats().submits_total.set(ring->submit_calls());
       if (done(now)) break;
     }
+  }
+
+  // After a burst (a join storm's welcomes, a mass disconnect) the allocator
+  // keeps the freed memory, in holes between live objects that its own trim
+  // at the top of the heap cannot reach. Once such a burst is over (called
+  // once a second), hand the free pages back, so resident memory follows the
+  // live sessions. Never during steady heavy traffic: what it frees, it
+  // allocates again at once.
+  void settle_heap() {
+    const std::size_t freed_now = frame_pool::take_freed_bytes();
+    const std::uint32_t released_now = released_since_sweep;
+    freed_since_trim += freed_now;
+    released_since_trim += released_now;
+    released_since_sweep = 0;
+    const bool burst = freed_since_trim >= kTrimAfterFreedBytes || released_since_trim >= kTrimAfterReleasedConns;
+    const bool calm = freed_now < kTrimAfterFreedBytes / 4 && released_now < kTrimAfterReleasedConns / 4;
+    if (!burst || !calm) return;
+    freed_since_trim = 0;
+    released_since_trim = 0;
+    malloc_trim(0);
+    stats().heap_trims_total.add();
   }
 
   void teardown() {
@@ -866,6 +897,10 @@ struct Shard::Impl {
         free_input(&k);
         delete k.tls;
         k.tls = nullptr;
+        if (k.send_op != nullptr) {  // freed once the ring is gone (below)
+          k.send_op->next_free = free_ops;
+          free_ops = std::exchange(k.send_op, nullptr);
+        }
       }
     }
     if (listen_fd >= 0) ::close(listen_fd);
@@ -878,6 +913,9 @@ struct Shard::Impl {
         delete static_cast<tls::Session*>(m.tls);
       }
     }
+    // The kernel is done with every send once the ring is closed.
+    ring.reset();
+    while (free_ops != nullptr) delete std::exchange(free_ops, free_ops->next_free);
   }
 };
 

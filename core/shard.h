@@ -67,6 +67,7 @@ struct ShardStats {
   Counter loop_iterations_total;
   Counter submits_total;
   Counter recv_nobufs_total;
+  Counter heap_trims_total;
   Counter handoffs_total;
 };
 

@@ -9,40 +9,44 @@
 
 namespace rc::rooms {
 
-// What clients see of a member. `published` copies of it hold what the last
-// delta told everyone, which is how coalescing finds the net change.
+// What clients see of a member. While a member is dirty, its room keeps a
+// copy of what the last delta told everyone, which is how coalescing finds
+// the net change; a quiet member holds only this one copy.
+// (Fields are ordered by size: one is kept per member.)
 struct MemberState {
   double x = 0;
   double y = 0;
-  std::string emoji;
-  bool hand = false;
   std::int64_t hand_at_ms = 0;  // wall-clock ms when the hand went up, 0 while down
-  msg::UserStatus status = msg::UserStatus::kOnline;
+  std::string emoji;
   std::string status_text;
   std::string name;
   std::uint32_t devices = 0;
+  bool hand = false;
+  msg::UserStatus status = msg::UserStatus::kOnline;
   bool connected = true;
   Role role = Role::kStudent;  // from the identity of the session that (re)joined
 };
 
 struct Member {
-  std::string user_id;
-  bool may_rename = true;
+  std::string user_id;  // also the room's key for this member (a view of it)
   MemberState now;
-  MemberState published;
+  std::int64_t last_activity_ms = 0;  // monotonic
+  std::int64_t grace_until_ms = 0;    // monotonic; 0 = not in reconnect grace
+  // Chat token bucket (per user and room): --chat-rate per second, burst twice that.
+  double chat_tokens = -1;            // < 0: not started (starts full)
+  std::int64_t chat_refill_ms = 0;
+  // While dirty and not new: where the room keeps what the last delta
+  // published of this member.
+  std::uint32_t published_index = 0;
+  // The status the user chose; `now.status` may be idle/away for inactivity.
+  msg::UserStatus chosen = msg::UserStatus::kOnline;
+  bool may_rename = true;
   // Joined since the last delta: goes out whole in `joined`.
   bool is_new = true;
   // Left since the last delta: goes out in `left`, then is erased. A user who
   // comes back before that delta is the same member again.
   bool leaving = false;
   bool dirty_listed = false;
-  // The status the user chose; `now.status` may be idle/away for inactivity.
-  msg::UserStatus chosen = msg::UserStatus::kOnline;
-  std::int64_t last_activity_ms = 0;  // monotonic
-  std::int64_t grace_until_ms = 0;    // monotonic; 0 = not in reconnect grace
-  // Chat token bucket (per user and room): --chat-rate per second, burst twice that.
-  double chat_tokens = -1;            // < 0: not started (starts full)
-  std::int64_t chat_refill_ms = 0;
 };
 
 std::string_view status_name(msg::UserStatus s);

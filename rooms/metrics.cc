@@ -42,6 +42,9 @@ std::string App::metrics() const {
       {"rollcall_submits_total", "counter", "io_uring submit calls.", &ShardStats::submits_total},
       {"rollcall_recv_nobufs_total", "counter", "Receives that found the buffer ring empty.",
        &ShardStats::recv_nobufs_total},
+      {"rollcall_heap_trims_total", "counter",
+       "Times the shard gave free heap pages back to the system after a burst.",
+       &ShardStats::heap_trims_total},
       {"rollcall_handoffs_total", "counter", "Connections handed to the shard owning their room.",
        &ShardStats::handoffs_total},
   };

@@ -80,7 +80,7 @@ void write_member(json::Writer& w, const Member& m) {
 Room::Room(std::string id, const RoomRules& rules) : id_(std::move(id)), rules_(rules) {}
 
 bool Room::has_member(std::string_view user_id) const {
-  auto it = members_.find(std::string(user_id));
+  auto it = members_.find(user_id);
   return it != members_.end() && !it->second->leaving;
 }
 
@@ -88,6 +88,13 @@ void Room::mark(Member& m) {
   if (m.dirty_listed) return;
   m.dirty_listed = true;
   dirty_.push_back(&m);
+  if (m.is_new) return;  // goes out whole in `joined`: nothing to compare with
+  m.published_index = static_cast<std::uint32_t>(published_used_++);
+  if (published_.size() < published_used_) {
+    published_.push_back(m.now);
+  } else {
+    published_[m.published_index] = m.now;
+  }
 }
 
 void Room::reset_fresh(Member& m, const Identity& who, std::int64_t now_ms) {
@@ -109,12 +116,13 @@ Member& Room::attach(const Identity& who, std::int64_t now_ms) {
     m->user_id = who.user_id;
     reset_fresh(*m, who, now_ms);
     Member& ref = *m;
-    members_.emplace(who.user_id, std::move(m));
+    members_.emplace(std::string_view(ref.user_id), std::move(m));
     ++present_;
     mark(ref);
     return ref;
   }
   Member& m = *it->second;
+  mark(m);
   if (m.leaving) {
     // Back before its departure went out: the same member, starting afresh.
     reset_fresh(m, who, now_ms);
@@ -124,12 +132,12 @@ Member& Room::attach(const Identity& who, std::int64_t now_ms) {
     m.now.connected = true;
     m.grace_until_ms = 0;
   }
-  mark(m);
   return m;
 }
 
 void Room::detach(Member& m, bool client_closed, std::int64_t now_ms) {
   RC_ASSERT(m.now.devices > 0 && !m.leaving);
+  mark(m);
   --m.now.devices;
   if (m.now.devices == 0) {
     if (client_closed || rules_.leave_grace_ms <= 0) {
@@ -140,13 +148,12 @@ void Room::detach(Member& m, bool client_closed, std::int64_t now_ms) {
       m.grace_until_ms = now_ms + rules_.leave_grace_ms;
     }
   }
-  mark(m);
 }
 
 void Room::set_status(Member& m, msg::UserStatus s) {
   if (m.now.status == s) return;
-  m.now.status = s;
   mark(m);
+  m.now.status = s;
 }
 
 void Room::activity(Member& m, std::int64_t now_ms) {
@@ -159,6 +166,7 @@ Status Room::apply(Member& m, const msg::Presence& p, std::int64_t now_ms, std::
   if ((p.has & P::kHasName) && !m.may_rename) {
     return Status::error("name: this session's name comes from its token");
   }
+  mark(m);
   MemberState& s = m.now;
   if (p.has & P::kHasX) s.x = p.x;
   if (p.has & P::kHasY) s.y = p.y;
@@ -172,7 +180,6 @@ Status Room::apply(Member& m, const msg::Presence& p, std::int64_t now_ms, std::
   if (p.has & P::kHasStatusText) s.status_text.assign(p.status_text);
   if (p.has & P::kHasName) s.name.assign(p.name);
   if (p.has & P::kHasStatus) m.chosen = p.status;
-  mark(m);
   activity(m, now_ms);
   return Status::ok();
 }
@@ -180,23 +187,26 @@ Status Room::apply(Member& m, const msg::Presence& p, std::int64_t now_ms, std::
 void Room::lower_hands() {
   for (auto& [id, m] : members_) {
     if (m->now.hand && !m->leaving) {
+      mark(*m);
       m->now.hand = false;
       m->now.hand_at_ms = 0;
-      mark(*m);
     }
   }
 }
 
 bool Room::sweep(std::int64_t now_ms) {
+  // A clean room needs no published copies: hand their slots back, so a
+  // quiet room costs nothing for the burst it once had.
+  if (dirty_.empty()) std::vector<MemberState>().swap(published_);
   bool freed = false;
   for (auto& [id, mp] : members_) {
     Member& m = *mp;
     if (m.leaving) continue;
     if (m.grace_until_ms != 0 && now_ms >= m.grace_until_ms) {
+      mark(m);
       m.grace_until_ms = 0;
       m.leaving = true;
       --present_;
-      mark(m);
       freed = true;
       continue;
     }
@@ -226,7 +236,7 @@ bool Room::build_delta(std::string& out) {
   open = false;
   for (Member* m : dirty_) {
     if (m->is_new || m->leaving) continue;
-    std::uint16_t d = diff(m->now, m->published);
+    std::uint16_t d = diff(m->now, published_[m->published_index]);
     if (d == 0) continue;
     if (!open) w.key("updated").begin_array();
     open = any = true;
@@ -248,13 +258,13 @@ bool Room::build_delta(std::string& out) {
   for (Member* m : dirty_) {
     m->dirty_listed = false;
     if (m->leaving) {
-      members_.erase(m->user_id);
+      members_.erase(members_.find(std::string_view(m->user_id)));
       continue;
     }
-    m->published = m->now;
     m->is_new = false;
   }
   dirty_.clear();
+  published_used_ = 0;
   if (!any) {
     out.resize(start);
     return false;

@@ -53,7 +53,8 @@ class Room {
   // An accepted presence or chat message from m (restores a chosen status).
   void activity(Member& m, std::int64_t now_ms);
   // Reconnect-grace expiry and idle/away transitions. Returns true when a
-  // member left (its place is free: the queue may move).
+  // member left (its place is free: the queue may move). Also gives back the
+  // memory a clean room kept for coalescing.
   bool sweep(std::int64_t now_ms);
 
   bool dirty() const { return !dirty_.empty(); }
@@ -68,14 +69,22 @@ class Room {
   void build_sync(std::string& out);
 
  private:
+  // Must come before m.now changes: the first mark of a tick keeps what the
+  // last delta published of m.
   void mark(Member& m);
   void reset_fresh(Member& m, const Identity& who, std::int64_t now_ms);
   void set_status(Member& m, msg::UserStatus s);
 
   std::string id_;
   RoomRules rules_;
-  std::unordered_map<std::string, std::unique_ptr<Member>> members_;
+  // Keyed by a view of the member's own user_id.
+  std::unordered_map<std::string_view, std::unique_ptr<Member>> members_;
   std::vector<Member*> dirty_;
+  // What the last delta told of the dirty members that are not new, each at
+  // its member's published_index; slots are reused from tick to tick (their
+  // strings keep their capacity), a quiet member holds none.
+  std::vector<MemberState> published_;
+  std::size_t published_used_ = 0;
   std::size_t present_ = 0;
   std::uint64_t tick_ = 0;
 };

@@ -353,6 +353,40 @@ TEST_F(RoomTest, FieldChangedAndChangedBackIsLeftOut) {
   EXPECT_EQ(d.updated.at("a").at("y").number(), 0.125);
 }
 
+// The room keeps the published state of dirty members only, in slots reused
+// from tick to tick: each member must be compared with its own, whatever the
+// order in which members changed and however many joiners came between.
+TEST_F(RoomTest, EachMemberComparesWithItsOwnPublishedState) {
+  Member& a = join("a");
+  Member& b = join("b");
+  Member& c = join("c");
+  apply_ok(a, P().x(0.1).emoji("a"));
+  apply_ok(b, P().x(0.2).emoji("b"));
+  apply_ok(c, P().x(0.3).emoji("c"));
+  publish();
+  apply_ok(c, P().x(0.9));
+  Member& d = join("d");
+  apply_ok(d, P().x(0.4));
+  apply_ok(b, P().emoji("a"));  // b takes a's emoji: still a change for b
+  apply_ok(a, P().x(0.2).emoji("b"));
+  apply_ok(a, P().x(0.1).emoji("a"));  // and back: no change for a
+  Delta t2 = delta();
+  EXPECT_EQ(t2.joined.count("d"), 1u) << t2.text;
+  EXPECT_FALSE(t2.updated.count("a")) << t2.text;
+  EXPECT_EQ(t2.updated.at("b").keys(), Keys({"user_id", "emoji"}));
+  EXPECT_EQ(t2.updated.at("b").at("emoji").str(), "a");
+  EXPECT_EQ(t2.updated.at("c").keys(), Keys({"user_id", "x"}));
+  // Next tick, other order: each is compared with what tick 2 published.
+  apply_ok(d, P().x(0.4).emoji("d"));
+  apply_ok(b, P().emoji("b"));
+  apply_ok(c, P().x(0.9));
+  const Delta t3 = delta();
+  EXPECT_EQ(t3.updated.size(), 2u) << t3.text;
+  EXPECT_EQ(t3.updated.at("d").keys(), Keys({"user_id", "emoji"}));
+  EXPECT_EQ(t3.updated.at("b").at("emoji").str(), "b");
+  EXPECT_FALSE(t3.updated.count("c")) << t3.text;
+}
+
 TEST_F(RoomTest, UserWithNoNetChangeIsLeftOut) {
   Member& a = join("a");
   Member& b = join("b");
