@@ -13,12 +13,13 @@ namespace {
 constexpr std::uint8_t kMinShift = 7;
 constexpr std::uint8_t kMaxShift = 22;
 constexpr std::uint8_t kDirect = 0xff;
-// Free blocks kept per class: enough for the deltas of a tick, bounded so a
-// spike (every welcome of a join storm in flight at once) does not pin memory
-// for ever: past the bound a released block goes back to the allocator.
-constexpr std::size_t kCachedPerClassMax = 1024;
-constexpr std::size_t kCachedBytesPerClassMax = 512u << 10;
-constexpr std::size_t kCachedBytesMax = 1u << 20;  // all classes together
+// Free blocks kept per class follow the traffic: trim() (once a second)
+// keeps what the busiest moment of the last second had in use, so steady
+// ticks reuse their blocks and a spike (every welcome of a join storm in
+// flight at once) goes back to the allocator once it is over. Between trims
+// a class caches at most this much.
+constexpr std::size_t kCachedBytesPerClassMax = 8u << 20;
+constexpr std::size_t kKeptBlocksMin = 8;  // per class, whatever the traffic
 
 // A free block keeps the next free block's address in its first data bytes
 // (memcpy: data has no pointer alignment).
@@ -32,12 +33,13 @@ void set_next(FrameBlock* b, FrameBlock* next) { std::memcpy(b->data, &next, siz
 struct FreeList {
   FrameBlock* head = nullptr;
   std::size_t count = 0;
+  std::size_t in_use = 0;
+  std::size_t peak_in_use = 0;  // since the last trim
 };
 
 struct Pool {
   FreeList lists[kMaxShift + 1];
-  std::size_t cached_bytes = 0;
-  std::size_t freed_bytes = 0;  // given back to the allocator, see take_freed_bytes
+  std::size_t freed_bytes = 0;  // given back to the allocator since the last trim
   ~Pool() {
     for (FreeList& l : lists) {
       while (l.head != nullptr) {
@@ -74,13 +76,16 @@ FrameBlock* acquire(std::size_t bytes) {
   FrameBlock* b;
   if (cls == kDirect) {
     b = make(bytes, kDirect);
-  } else if (FreeList& l = pool.lists[cls]; l.head != nullptr) {
-    b = l.head;
-    l.head = next_of(b);
-    --l.count;
-    pool.cached_bytes -= std::size_t{1} << cls;
   } else {
-    b = make(std::size_t{1} << cls, cls);
+    FreeList& l = pool.lists[cls];
+    if (++l.in_use > l.peak_in_use) l.peak_in_use = l.in_use;
+    if (l.head != nullptr) {
+      b = l.head;
+      l.head = next_of(b);
+      --l.count;
+    } else {
+      b = make(std::size_t{1} << cls, cls);
+    }
   }
   b->refs = 1;
   b->bytes = 0;
@@ -95,21 +100,32 @@ void release(FrameBlock* b) {
     return;
   }
   FreeList& l = pool.lists[b->size_class];
-  std::size_t cap_blocks =
-      std::min(kCachedPerClassMax, kCachedBytesPerClassMax >> b->size_class);
-  const std::size_t block_bytes = std::size_t{1} << b->size_class;
-  if (l.count >= cap_blocks || pool.cached_bytes + block_bytes > kCachedBytesMax) {
-    pool.freed_bytes += block_bytes;
+  --l.in_use;
+  if (l.count >= (kCachedBytesPerClassMax >> b->size_class)) {
+    pool.freed_bytes += std::size_t{1} << b->size_class;
     std::free(b);
     return;
   }
   set_next(b, l.head);
   l.head = b;
   ++l.count;
-  pool.cached_bytes += block_bytes;
 }
 
-std::size_t take_freed_bytes() { return std::exchange(pool.freed_bytes, 0); }
+std::size_t trim() {
+  for (std::uint8_t cls = kMinShift; cls <= kMaxShift; ++cls) {
+    FreeList& l = pool.lists[cls];
+    const std::size_t keep = std::max(kKeptBlocksMin, l.peak_in_use);
+    while (l.count > keep) {
+      FrameBlock* next = next_of(l.head);
+      std::free(l.head);
+      l.head = next;
+      --l.count;
+      pool.freed_bytes += std::size_t{1} << cls;
+    }
+    l.peak_in_use = l.in_use;
+  }
+  return std::exchange(pool.freed_bytes, 0);
+}
 
 std::size_t cached_blocks() {
   std::size_t n = 0;

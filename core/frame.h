@@ -6,7 +6,7 @@
 // reference-count increments and N sends. Frames belong to the thread that
 // made them (reference counts are plain integers): they never cross shards.
 // Blocks come from a per-thread pool of power-of-two size classes, so steady
-// traffic does not touch the allocator.
+// traffic does not touch the allocator; trim() hands a spike's blocks back.
 
 #include <cstddef>
 #include <cstdint>
@@ -32,9 +32,10 @@ FrameBlock* acquire(std::size_t bytes);
 void release(FrameBlock* block);
 // Blocks currently cached in this thread's free lists (for tests and metrics).
 std::size_t cached_blocks();
-// Bytes of released blocks this thread gave back to the allocator (past the
-// cache bounds) since the last call.
-std::size_t take_freed_bytes();
+// Gives this thread's free blocks beyond what the busiest moment since the
+// last call had in use back to the allocator (call it about once a second).
+// Returns the bytes given back since the last call, these included.
+std::size_t trim();
 }  // namespace frame_pool
 
 class FrameRef {

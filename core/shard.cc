@@ -8,6 +8,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <condition_variable>
 #include <cstdlib>
@@ -15,6 +16,7 @@
 #include <ctime>
 #include <fmt/format.h>
 #include <mutex>
+#include <utility>
 
 #include "core/log.h"
 #include "core/tls.h"
@@ -55,7 +57,7 @@ constexpr std::uint32_t kGenMask = 0xffffff;
 constexpr std::uint32_t kChunkSlots = 1024;
 constexpr std::uint16_t kBufferGroup = 0;
 constexpr std::uint32_t kReapBatch = 256;
-constexpr std::uint32_t kFreeOpsKept = 256;  // send ops kept for reuse (the rest are freed)
+constexpr std::uint32_t kFreeOpsKept = 256;  // send ops always kept for reuse
 // A burst that makes settle_heap give memory back.
 constexpr std::size_t kTrimAfterFreedBytes = 4u << 20;
 constexpr std::uint32_t kTrimAfterReleasedConns = 1000;
@@ -164,6 +166,8 @@ struct Shard::Impl {
   SendOp* free_ops = nullptr;
   std::vector<std::unique_ptr<SendNode[]>> node_chunks;
   std::uint32_t free_op_count = 0;
+  std::uint32_t ops_in_use = 0;
+  std::uint32_t ops_peak = 0;  // most ops in use at once since the last trim_free_ops
   std::size_t freed_since_trim = 0;     // see settle_heap
   std::uint32_t released_since_trim = 0;
   std::uint32_t released_since_sweep = 0;
@@ -244,9 +248,12 @@ struct Shard::Impl {
     nd->next = free_nodes;
     free_nodes = nd;
   }
-  // Ops are allocated one by one and only a few are kept free: a join storm
-  // has one in flight per connection at once, and that memory goes back.
+  // Ops are allocated one by one and kept on a free list that follows the
+  // traffic: settle_heap trims it once a second to what the busiest moment
+  // of that second needed (a join storm has one op in flight per connection
+  // at once; steady ticks need the same number every tick).
   SendOp* op() {
+    if (++ops_in_use > ops_peak) ops_peak = ops_in_use;
     if (free_ops == nullptr) return new SendOp;
     SendOp* o = free_ops;
     free_ops = o->next_free;
@@ -254,13 +261,22 @@ struct Shard::Impl {
     return o;
   }
   void free_op(SendOp* o) {
-    if (free_op_count >= kFreeOpsKept) {
-      delete o;
-      return;
-    }
+    --ops_in_use;
     o->next_free = free_ops;
     free_ops = o;
     ++free_op_count;
+  }
+  // Frees the ops the last second did not need; returns the bytes freed.
+  std::size_t trim_free_ops() {
+    const std::uint32_t keep = std::max(kFreeOpsKept, ops_peak);
+    std::size_t freed = 0;
+    while (free_op_count > keep) {
+      delete std::exchange(free_ops, free_ops->next_free);
+      --free_op_count;
+      freed += sizeof(SendOp);
+    }
+    ops_peak = ops_in_use;
+    return freed;
   }
   void drop_queue(Conn* k) {
     while (k->head != nullptr) {
@@ -494,12 +510,13 @@ struct Shard::Impl {
     tls::Session::Result r = k->tls->feed(data, len);
     if (r == tls::Session::Result::kError) {
       if (first && !tls::looks_like_client_hello({data, len})) {
+        // Not a TLS client: nothing it could read is sent back.
         RC_DEBUG("connection {}: not TLS on the TLS port", id_of(k, slot));
-      } else {
-        RC_DEBUG("connection {}: TLS error: {}", id_of(k, slot), k->tls->error());
+        peer_gone(k, slot, CloseReason::kError);
+        return;
       }
-      tls_flush_output(k, slot);
-      peer_gone(k, slot, CloseReason::kError);
+      RC_DEBUG("connection {}: TLS error: {}", id_of(k, slot), k->tls->error());
+      tls_end(k, slot, CloseReason::kError);  // with the alert that says why
       return;
     }
     for (;;) {
@@ -514,20 +531,39 @@ struct Shard::Impl {
       if (rr == tls::Session::Result::kClosed || rr == tls::Session::Result::kError) r = rr;
       if (rr != tls::Session::Result::kOk || tls_plain.empty()) break;
     }
-    tls_flush_output(k, slot);
     if (r == tls::Session::Result::kError) {
       RC_DEBUG("connection {}: TLS error: {}", id_of(k, slot), k->tls->error());
-      peer_gone(k, slot, CloseReason::kError);
+      tls_end(k, slot, CloseReason::kError);
       return;
     }
     if (r == tls::Session::Result::kClosed) {
-      peer_gone(k, slot, CloseReason::kPeerEof);
+      if (k->input.size > 0) feed_input(k, slot);  // what came before the close_notify
+      if (k->state == Conn::kOpen) tls_end(k, slot, CloseReason::kPeerEof);  // answered by ours
       return;
     }
+    tls_flush_output(k, slot);
     if (k->input.size > 0) feed_input(k, slot);
   }
 
   // Encrypts every plaintext frame still queued, in order.
+  // The session ended from the TLS side (an error, or the peer's close_notify):
+  // the app lets go of the connection at once, while the engine's last words
+  // (an alert, a close_notify) still go out before the socket closes.
+  void tls_end(Conn* k, std::uint32_t slot, CloseReason why) {
+    tls_flush_output(k, slot);
+    if (k->head == nullptr && k->send_op == nullptr) {
+      peer_gone(k, slot, why);
+      return;
+    }
+    const ConnId id = id_of(k, slot);
+    k->state = Conn::kDraining;
+    k->drain_watch = false;
+    free_input(k);
+    k->close_deadline_ms = s.now_ms_ + s.opts_.linger_ms;
+    closing.push_back(id);
+    app->on_closed(id, why);
+  }
+
   void tls_encrypt_queue(Conn* k) {
     for (SendNode* nd = k->head; nd != nullptr; nd = nd->next) {
       if (nd->cipher) continue;
@@ -858,13 +894,15 @@ struct Shard::Impl {
   // live sessions. Never during steady heavy traffic: what it frees, it
   // allocates again at once.
   void settle_heap() {
-    const std::size_t freed_now = frame_pool::take_freed_bytes();
+    const std::size_t freed_now = frame_pool::trim() + trim_free_ops();
     const std::uint32_t released_now = released_since_sweep;
     freed_since_trim += freed_now;
     released_since_trim += released_now;
     released_since_sweep = 0;
     const bool burst = freed_since_trim >= kTrimAfterFreedBytes || released_since_trim >= kTrimAfterReleasedConns;
-    const bool calm = freed_now < kTrimAfterFreedBytes / 4 && released_now < kTrimAfterReleasedConns / 4;
+    // What the pools freed is what the last second no longer needed: the
+    // burst is over unless connections are still going away.
+    const bool calm = released_now < kTrimAfterReleasedConns / 4;
     if (!burst || !calm) return;
     freed_since_trim = 0;
     released_since_trim = 0;

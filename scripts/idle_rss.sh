@@ -17,7 +17,7 @@ sources=4
 rooms=100
 build=build
 results=results
-settle_s=3
+settle_s=5  # the shard gives a join storm's transient memory back within ~3 s
 while [ $# -gt 0 ]; do
   case "$1" in
     --connections) connections=$2; shift ;;

@@ -723,3 +723,121 @@ def wait_until(pred, timeout, interval=0.05):
         if value or time.monotonic() >= deadline:
             return value
         time.sleep(interval)
+
+
+# --------------------------------------------------------------------------
+# TLS (https/wss): a server started with --tls-cert/--tls-key speaks only TLS
+# on its port, so it is started with wait=False and probed with
+# wait_healthy_tls instead of the plaintext /healthz of Server.start.
+
+TLS_HOSTNAME = "localhost"  # the name scripts/make-cert.sh puts in the certificate
+
+
+def make_tls_cert(out_dir):
+    """(cert path, key path): a fresh self-signed EC P-256 certificate for
+    localhost made by scripts/make-cert.sh."""
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts", "make-cert.sh")
+    out = subprocess.run(["bash", script, "-o", out_dir, "-f"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, f"make-cert.sh failed: {out.stdout} {out.stderr}"
+    return os.path.join(out_dir, "cert.pem"), os.path.join(out_dir, "key.pem")
+
+
+def tls_client_context(cafile):
+    """A client context that trusts only `cafile` and checks the host name."""
+    import ssl
+    return ssl.create_default_context(cafile=cafile)
+
+
+def tls_flags(cert, flags=None):
+    """Server flags that turn TLS on with `cert` = (cert path, key path)."""
+    return {"--tls-cert": cert[0], "--tls-key": cert[1], **(flags or {})}
+
+
+def tls_connect(port, ctx, timeout=5.0):
+    """A TLS socket to the server with the handshake done (verified as localhost)."""
+    raw = socket.create_connection((HOST, port), timeout=timeout)
+    try:
+        return ctx.wrap_socket(raw, server_hostname=TLS_HOSTNAME)
+    except BaseException:
+        raw.close()
+        raise
+
+
+def https_exchange(port, ctx, raw, timeout=5.0):
+    """http_exchange over TLS: (response, whether the server then closed the connection)."""
+    deadline = time.monotonic() + timeout
+    with tls_connect(port, ctx, timeout) as sock:
+        sock.sendall(raw)
+        buf = bytearray()
+        resp = read_response(sock, buf, deadline)
+        closed = False
+        if resp.headers.get("connection", "").lower() == "close":
+            closed = wait_eof(sock, min(deadline, time.monotonic() + 2.0))
+        return resp, closed
+
+
+def https_get(port, ctx, path, headers=(), timeout=5.0):
+    return https_exchange(port, ctx, request("GET", path, headers), timeout)[0]
+
+
+def wait_healthy_tls(srv, ctx, timeout=STARTUP_TIMEOUT_S):
+    """Server.wait_healthy for a TLS server: /healthz 200 over https."""
+    import ssl
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        if srv.proc.poll() is not None:
+            pytest.fail(f"TLS server exited with status {srv.proc.returncode} before /healthz "
+                        f"answered 200; log: {srv.log_tail()}", pytrace=False)
+        try:
+            resp = https_get(srv.port, ctx, "/healthz", timeout=1.0)
+            if resp.status == 200:
+                return srv
+            last = f"HTTP {resp.status}"
+        except (OSError, ssl.SSLError, ProtocolError) as e:
+            last = f"{e.__class__.__name__}: {e}"
+        time.sleep(0.05)
+    pytest.fail(f"/healthz over TLS did not answer 200 within {timeout:.0f}s (last: {last}); "
+                f"log: {srv.log_tail()}", pytrace=False)
+
+
+@contextlib.contextmanager
+def tls_serving(binary, workdir, cert, ctx, flags=None, anonymous=True):
+    """serving() for a TLS server (module fixtures)."""
+    srv = Server(binary, workdir, flags=tls_flags(cert, flags), anonymous=anonymous)
+    srv.start(wait=False)
+    try:
+        wait_healthy_tls(srv, ctx)
+        yield srv
+    finally:
+        srv.stop()
+    problem = srv.problem()
+    if problem:
+        pytest.fail(problem, pytrace=False)
+
+
+def tls_raw_ws(port, ctx, path="/ws/rooms/lobby", headers=(), timeout=5.0):
+    """RawWS.connect over TLS: a WebSocket session on a TLS socket that can send any bytes."""
+    key = base64.b64encode(os.urandom(16)).decode("ascii")
+    deadline = time.monotonic() + timeout
+    sock = tls_connect(port, ctx, timeout)
+    try:
+        sock.sendall(upgrade_request(path, headers, key))
+        buf = bytearray()
+        resp = read_response(sock, buf, deadline)
+        assert resp.status == 101, f"upgrade of {path} over TLS refused: {resp.describe()}"
+        assert resp.headers.get("sec-websocket-accept") == accept_key(key), resp.headers
+        return RawWS(sock, buf, resp)
+    except BaseException:
+        sock.close()
+        raise
+
+
+async def wss_connect(port, ctx, path="/ws/rooms/lobby", **kw):
+    """ws_connect over TLS (wss://localhost, verified with ctx, connected to HOST)."""
+    kw.setdefault("ping_interval", None)
+    return await asyncio.wait_for(
+        websockets.legacy.client.connect(f"wss://{TLS_HOSTNAME}:{port}{path}", ssl=ctx, host=HOST,
+                                         server_hostname=TLS_HOSTNAME, open_timeout=5, close_timeout=2,
+                                         max_size=None, compression=None, **kw),
+        6.0)
