@@ -15,6 +15,7 @@
 namespace rc::rooms {
 namespace {
 
+// Index into kHttpErrorClasses.
 std::size_t http_error_slot(int status) {
   switch (status) {
     case 400:

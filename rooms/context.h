@@ -17,10 +17,14 @@ namespace rc::rooms {
 
 // Close codes rollcall sends, for the per-code counter.
 inline constexpr std::array<std::uint16_t, 9> kCountedCloseCodes = {1000, 1001, 1002, 1003, 1007,
-                                                                   1008, 1009, 1011, 1013};
+                                                                    1008, 1009, 1011, 1013};
 // Error codes of PROTOCOL 3.1, for the per-code counter (same order as out::code).
 inline constexpr std::array<std::string_view, 7> kCountedErrorCodes = {
-    "BAD_REQUEST", "RATE_LIMITED", "FORBIDDEN", "INTERNAL", "ROOM_FULL", "TOO_LARGE", "SHUTTING_DOWN"};
+    "BAD_REQUEST", "RATE_LIMITED", "FORBIDDEN",    "INTERNAL",
+    "ROOM_FULL",   "TOO_LARGE",    "SHUTTING_DOWN"};
+// Classes of HTTP error answers, for the per-class counter (see http_error_slot).
+inline constexpr std::array<std::string_view, 6> kHttpErrorClasses = {"400", "401_403", "404_405",
+                                                                      "426", "431",     "other"};
 
 // Counters of one shard's app (single writer: that shard).
 struct AppStats {
@@ -30,20 +34,21 @@ struct AppStats {
   Counter upgrades_total;
   std::array<Counter, kCountedCloseCodes.size()> closes_sent;
   std::array<Counter, kCountedErrorCodes.size()> errors_sent;
-  std::array<Counter, 6> http_errors;  // 400, 401/403, 404/405, 426, 431, other
-  Counter members;             // gauge: members of this shard's rooms (grace included)
-  Counter queued;              // gauge: sessions waiting in this shard's room queues
-  Counter presence_total;      // accepted presence updates
-  Counter deltas_total;        // deltas built (one per room per tick at most)
-  Counter delta_bytes_total;   // bytes of those deltas (each built once, sent to many)
+  std::array<Counter, kHttpErrorClasses.size()> http_errors;
+  Counter members;            // gauge: members of this shard's rooms (grace included)
+  Counter queued;             // gauge: sessions waiting in this shard's room queues
+  Counter presence_total;     // accepted presence updates
+  Counter deltas_total;       // deltas built (one per room per tick at most)
+  Counter delta_bytes_total;  // bytes of those deltas (each built once, sent to many)
   Counter syncs_total;
-  Counter slow_clients_total;  // times a session fell behind and stopped getting deltas
-  Counter queued_total;        // sessions that had to wait in a room's queue
+  Counter slow_clients_total;    // times a session fell behind and stopped getting deltas
+  Counter queued_total;          // sessions that had to wait in a room's queue
   Counter chat_accepted_total;   // chat messages handed to the log
   Counter chat_broadcast_total;  // committed chat messages broadcast
   Counter chat_rate_limited_total;
   Counter slow_consumers_total;  // sessions closed 1008 for unsent chat over --max-outbound-bytes
-  static constexpr std::uint64_t kTickBoundsUs[] = {50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000};
+  static constexpr std::uint64_t kTickBoundsUs[] = {50,   100,  250,   500,   1000,
+                                                    2500, 5000, 10000, 25000, 50000};
   Histogram<std::size(kTickBoundsUs)> tick_us{kTickBoundsUs};  // time spent flushing at tick end
 };
 
