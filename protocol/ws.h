@@ -161,6 +161,10 @@ class MessageReader {
   // is in progress).
   std::size_t assembly_bytes_allocated() const { return assembly_capacity_bytes_; }
 
+  // Well-formed frames the last feed() consumed (data, continuation and
+  // control frames alike; a frame that failed is not counted).
+  std::uint32_t frames_last_feed() const { return frames_last_feed_; }
+
  private:
   enum class Phase : std::uint8_t { kOpen, kFailed, kClosed };
   enum class EventKind : std::uint8_t { kNeedMore, kNone, kText, kPing, kPong, kClose, kError };
@@ -194,14 +198,17 @@ class MessageReader {
   bool assembling_ = false;        // a fragmented text message is in progress
   bool text_in_assembly_ = false;  // the last kText event points into assembly_
   Phase phase_ = Phase::kOpen;
+  std::uint32_t frames_last_feed_ = 0;
 };
 
 template <MessageSink Sink>
 std::size_t MessageReader::feed(std::uint8_t* data, std::size_t len, Sink& sink) {
   std::size_t pos = 0;
+  frames_last_feed_ = 0;
   while (phase_ == Phase::kOpen) {
     const Event e = next(data + pos, len - pos);
     pos += e.consumed;
+    if (e.kind != EventKind::kNeedMore && e.kind != EventKind::kError) ++frames_last_feed_;
     switch (e.kind) {
       case EventKind::kNeedMore:
         return pos;

@@ -53,6 +53,7 @@ struct App::Sink {
 std::size_t App::on_ws(Session& s, std::uint8_t* data, std::size_t len) {
   Sink sink{*this, s};
   std::size_t used = s.reader->feed(data, len, sink);
+  stats_.frames_in_total.add(s.reader->frames_last_feed());
   if (sink.end) {
     end_session(s);
     return len;

@@ -28,6 +28,7 @@ inline constexpr std::array<std::string_view, 6> kHttpErrorClasses = {"400", "40
 
 // Counters of one shard's app (single writer: that shard).
 struct AppStats {
+  Counter frames_in_total;  // every WebSocket frame received, continuations included
   Counter control_frames_in_total;
   Counter messages_in_total;
   Counter http_requests_total;

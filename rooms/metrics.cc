@@ -74,6 +74,8 @@ std::string App::metrics() const {
     Counter AppStats::*field;
   };
   const App app[] = {
+      {"rollcall_frames_in_total", "WebSocket frames received (continuations and control frames included).",
+       &AppStats::frames_in_total},
       {"rollcall_control_frames_in_total", "WebSocket control frames received (ping, pong, close).",
        &AppStats::control_frames_in_total},
       {"rollcall_messages_in_total", "WebSocket messages received.", &AppStats::messages_in_total},

@@ -392,6 +392,24 @@ TEST(MessageReader, ControlFramesInterleavedWithFragments) {
   EXPECT_EQ(events_of(b), (Events{"ping:p1", "pong:q", "ping:", "text:Hello", "text:next"}));
 }
 
+TEST(MessageReader, FramesLastFeedCountsEveryWholeFrame) {
+  Session s;
+  // Two whole frames, the fragments of one message with a ping between them,
+  // and the first byte of the next frame.
+  const Bytes whole = concat({client_frame(kText, "Hel", {.fin = false}), client_frame(kPing, "p"),
+                              client_frame(kContinuation, "lo")});
+  Bytes stream = concat({client_frame(kText, "one"), whole});
+  const Bytes last = client_frame(kText, "last");
+  stream.push_back(last[0]);
+  s.feed(stream, stream.size());
+  EXPECT_EQ(s.reader.frames_last_feed(), 4u);
+  s.feed(Bytes(last.begin() + 1, last.end()), last.size());
+  EXPECT_EQ(s.reader.frames_last_feed(), 1u);
+  s.feed(client_frame(kText, "x", {.rsv = 1}), 100);  // a failing frame is not counted
+  EXPECT_EQ(s.reader.frames_last_feed(), 0u);
+  EXPECT_EQ(s.sink.events.back().rfind("error:1002:", 0), 0u) << s.sink.events.back();
+}
+
 TEST(MessageReader, CloseInsideFragmentedMessageEndsTheSession) {
   Session s;
   s.feed(
