@@ -25,13 +25,13 @@
 
 namespace rc::load {
 
-enum class Mode : std::uint8_t { kPresence, kIdle };
+enum class Mode : std::uint8_t { kPresence, kIdle, kChat, kHandshakes };
 
 // The order the main thread moves the workers through.
 enum class Phase : int {
   kConnect,  // open sessions at the ramp rate, wait for every welcome
-  kRun,      // presence: send updates; idle: hold the sessions
-  kStop,     // stop sending; let the server's last deltas arrive
+  kRun,      // presence: send updates; chat: send messages; idle: hold the sessions
+  kStop,     // stop sending; let the server's last deltas (chat: the last answers) arrive
   kSync,     // each room's probe member asks for a sync
   kSettle,   // a client whose model equals its room's sync is settled (converged)
   kCompare,  // deadline: clients not settled are compared one last time (mismatches)
@@ -47,7 +47,7 @@ struct Settings {
   std::uint32_t rooms = 1;
   std::uint32_t members = 100;       // presence: per room
   std::uint32_t connections = 1000;  // idle: in all
-  double rate_hz = 1;
+  double rate_hz = 1;  // presence: per member; chat: per session (derived from chat_rate)
   double duration_s = 20;
   double warmup_s = 5;
   std::uint32_t sources = 1;
@@ -55,6 +55,12 @@ struct Settings {
   std::uint32_t threads = 1;
   double connect_timeout_s = 120;
   int server_pid = 0;
+  bool tls = false;                // connect with TLS (wss, https)
+  double chat_rate = 1000;         // chat: messages per second over all sessions (open loop)
+  std::uint32_t inflight = 0;      // chat: > 0 is closed loop, this many unanswered per session
+  std::uint32_t text_bytes = 40;   // chat: text of each message
+  double drain_s = 10;             // chat: longest wait for the last answers after the window
+  std::uint32_t concurrency = 32;  // handshakes: connections under way
   // Derived before the workers start.
   in_addr target{};
   std::vector<in_addr> source_addrs;
@@ -89,7 +95,28 @@ struct Counters {
   std::uint64_t updates_sent = 0;
   std::uint64_t client_deltas_per_s_max = 0;  // over clients and whole seconds
   std::vector<std::uint64_t> frames_per_second;
-  Histogram latency_us;
+  Histogram latency_us;  // presence: stamp to receipt; chat: client_id's send time to receipt
+  // chat
+  std::uint64_t chat_sent_total = 0;
+  std::uint64_t chat_sent = 0;         // window
+  std::uint64_t chat_skipped = 0;      // not sent: unsent bytes or unanswered messages at the bound
+  std::uint64_t acks_total = 0;        // own messages seen in the broadcast
+  std::uint64_t acks = 0;              // window
+  std::uint64_t chat_refused = 0;      // own messages answered with an error (its ref)
+  std::uint64_t acks_without_seq = 0;  // own message broadcast without a seq
+  std::uint64_t duplicate_answers = 0;   // a message answered twice (ack or error)
+  std::uint64_t unknown_answers = 0;     // an answer for a number this client never sent
+  std::uint64_t unanswered = 0;          // sent, never answered by the end
+  std::uint64_t seq_gaps = 0;            // a seq more than one above the previous one seen
+  std::uint64_t seq_not_increasing = 0;  // a seq at or below the previous one seen
+  std::uint64_t foreign_chat = 0;        // chat messages without a client_id of ours
+  Histogram ack_latency_us;              // window
+  // TLS
+  std::uint64_t tls_errors = 0;  // handshakes that failed
+  Histogram tls_handshake_us;    // TCP connected to handshake done
+  std::string tls_suite;         // of the first handshake
+  std::string tls_peer_key;
+  std::string tls_error;  // the first failure
   // convergence
   std::uint64_t probes_sent = 0;
   std::uint64_t clients_compared = 0;    // clients whose room has a truth
@@ -131,6 +158,25 @@ struct Counters {
       frames_per_second[i] += o.frames_per_second[i];
     }
     latency_us.merge(o.latency_us);
+    chat_sent_total += o.chat_sent_total;
+    chat_sent += o.chat_sent;
+    chat_skipped += o.chat_skipped;
+    acks_total += o.acks_total;
+    acks += o.acks;
+    chat_refused += o.chat_refused;
+    acks_without_seq += o.acks_without_seq;
+    duplicate_answers += o.duplicate_answers;
+    unknown_answers += o.unknown_answers;
+    unanswered += o.unanswered;
+    seq_gaps += o.seq_gaps;
+    seq_not_increasing += o.seq_not_increasing;
+    foreign_chat += o.foreign_chat;
+    ack_latency_us.merge(o.ack_latency_us);
+    tls_errors += o.tls_errors;
+    tls_handshake_us.merge(o.tls_handshake_us);
+    if (tls_suite.empty()) tls_suite = o.tls_suite;
+    if (tls_peer_key.empty()) tls_peer_key = o.tls_peer_key;
+    if (tls_error.empty()) tls_error = o.tls_error;
     probes_sent += o.probes_sent;
     clients_compared += o.clients_compared;
     clients_mismatched += o.clients_mismatched;
