@@ -233,6 +233,44 @@ def test_resume_window_is_the_newest_1000(start_server):
             p.close()
 
 
+def test_retention_keeps_the_newest_messages_in_log_and_memory(start_server):
+    flags = {"--chat-retention": 5, "--history-on-join": 50, "--chat-rate": 100, "--leave-grace": 0}
+    first = start_server(flags)
+    room = unique_room("retain")
+    sent = fill(first.port, room, 12, "k")
+    newest = sent[7:]  # seqs 8..12
+    late = Peer(first.port, room, user=uid("late"))
+    try:
+        # The room's memory never holds more than the log keeps.
+        chat = late.welcome["chat"]
+        assert chat["messages"] == newest and chat["last_seq"] == 12, chat
+        # The persistence thread prunes the log on its next turns.
+        deadline = time.monotonic() + 5.0
+        while True:
+            page = history(late, limit=200)
+            if page["messages"] == newest and page["complete"] is True:
+                break
+            assert time.monotonic() < deadline, f"the log still holds {[m['seq'] for m in page['messages']]}"
+            time.sleep(0.1)
+        assert history(late, before=8) == {"type": "history", "messages": [], "complete": True}
+        resumed = Peer(first.port, room, user=uid("resume"), since=2)
+        assert [m["seq"] for m in resumed.welcome["chat"]["messages"]] == [8, 9, 10, 11, 12], resumed.welcome
+        resumed.close()
+    finally:
+        close_all(late)
+    first.stop()
+    # After a restart the room is read back from the log: the same five, and seq goes on.
+    second = start_server({**flags, "--data-dir": first.data_dir})
+    again = Peer(second.port, room, user=uid("again"))
+    try:
+        chat = again.welcome["chat"]
+        assert chat["messages"] == newest and chat["last_seq"] == 12 and chat["complete"] is True, chat
+        again.chat("on")
+        assert wait_chats(again, 1)[0]["seq"] == 13
+    finally:
+        close_all(again)
+
+
 # --------------------------------------------------------------------------
 # the rate limit
 
