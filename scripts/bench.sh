@@ -26,37 +26,15 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-quick=0
-only=""
-if [ "$(id -u)" = 0 ]; then niceness=-20; else niceness=0; fi
-build=build
-results=results
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --quick) quick=1 ;;
-    --only) only=$2; shift ;;
-    --build-dir) build=$2; shift ;;
-    --results) results=$2; shift ;;
-    --nice) niceness=$2; shift ;;
-    -h|--help) awk 'NR > 1 && /^#/ { print; next } NR > 1 { exit }' "$0"; exit 0 ;;
-    *) echo "bench.sh: unknown argument $1" >&2; exit 2 ;;
-  esac
-  shift
-done
-if [ "$quick" = 1 ]; then duration=5; warmup=2; else duration=25; warmup=5; fi
+. scripts/bench_lib.sh
+bench_timed_args "$@"
+bench_windows
 
-ulimit -n "$(ulimit -Hn)"
-if [ "$(nproc)" -lt 2 ]; then echo "bench.sh: needs 2 cores (server on core 0, load on core 1)" >&2; exit 2; fi
-command -v curl >/dev/null || { echo "bench.sh: needs curl" >&2; exit 2; }
-
-echo "==> building $build (Release)" >&2
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$build" --target rollcall rollcall-load rollcall-baseline >&2
+bench_check_host
+bench_build rollcall rollcall-load rollcall-baseline
 mkdir -p "$results"
 {
-  echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), kernel $(uname -r)"
-  echo "compiler: $(c++ --version | head -1)"
-  echo "source: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- . 2>/dev/null || echo ' + uncommitted changes')"
+  bench_meta_head
   echo "windows: ${duration} s after ${warmup} s warm-up; nice ${niceness}; load average at start $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee "$results/bench_meta.txt"
 
@@ -68,41 +46,12 @@ scenarios=(
   "d 100 100 2 50"
 )
 
-# A port nobody listens on. rollcall listens with SO_REUSEPORT, so a forgotten server on the
-# same port would silently take half the connections: never share one.
-free_port() {
-  local p
-  for p in $(seq 28100 28999); do
-    if [ -z "$(ss -Htln "sport = :$p" 2>/dev/null)" ]; then echo "$p"; return 0; fi
-  done
-  return 1
-}
-
-# pinned CPU CMD... &: runs CMD on CPU in a session (and scheduler autogroup) of its own whose
-# nice value is $niceness. Only for background use: it execs all the way down, so $! is CMD's pid.
-pinned() {
-  local cpu=$1
-  shift
-  exec setsid -w sh -c '[ "$1" = 0 ] || echo "$1" >/proc/self/autogroup 2>/dev/null; shift; exec "$@"' \
-    sh "$niceness" taskset -c "$cpu" "$@"
-}
-
-server_pid=""
-stop_server() {
-  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
-  server_pid=""
-}
 trap stop_server EXIT
 
 # run_one NAME SERVER ROOMS MEMBERS RATE TICK_MS
 run_one() {
   local name=$1 server=$2 rooms=$3 members=$4 rate=$5 tick=$6
-  local port data out="$results/$name-$server"
+  local port out="$results/$name-$server"
   port=$(free_port) || { echo "bench.sh: no free port" >&2; return 1; }
   data=$(mktemp -d)
   if [ "$server" = rollcall ]; then
@@ -113,32 +62,21 @@ run_one() {
     pinned 0 "$build/rollcall-baseline" --port "$port" --bind 127.0.0.1 >"$out.server.log" 2>&1 &
   fi
   server_pid=$!
-  local up=0
-  for _ in $(seq 1 100); do
-    if curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; then up=1; break; fi
-    sleep 0.1
-  done
-  if [ "$up" != 1 ]; then
-    echo "bench.sh: $server did not start (see $out.server.log)" >&2
-    stop_server; rm -rf "$data"; return 1
-  fi
+  server_up "http://127.0.0.1:$port/healthz" "$server" "$out.server.log" || return 1
+  # The free port may have been taken between free_port and the server's bind.
   if ss -Htlnp "sport = :$port" | grep -v "pid=$server_pid," | grep -q .; then
     echo "bench.sh: another process listens on port $port" >&2
-    stop_server; rm -rf "$data"; return 1
+    stop_server; return 1
   fi
   echo "==> $name $server: $rooms room(s) x $members members at $rate Hz, tick $tick ms, port $port" >&2
-  pinned 1 "$build/rollcall-load" presence --port "$port" --rooms "$rooms" --members "$members" \
-    --rate "$rate" --duration "$duration" --warmup "$warmup" --server-pid "$server_pid" \
-    --room-prefix "bench-$name" >"$out.json" 2>"$out.log" &
-  wait $! || echo "bench.sh: load failed for $name $server" >&2
-  tail -n 8 "$out.log" >&2
+  run_load "$out" 8 "$name $server" presence --port "$port" --rooms "$rooms" --members "$members" \
+    --rate "$rate" --duration "$duration" --warmup "$warmup" --room-prefix "bench-$name"
   stop_server
-  rm -rf "$data"
 }
 
 for s in "${scenarios[@]}"; do
   read -r name rooms members rate tick <<<"$s"
-  if [ -n "$only" ] && [[ ",$only," != *",$name,"* ]]; then continue; fi
+  want "$name" || continue
   run_one "$name" rollcall "$rooms" "$members" "$rate" "$tick"
   run_one "$name" baseline "$rooms" "$members" "$rate" "$tick"
 done

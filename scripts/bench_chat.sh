@@ -29,80 +29,32 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-quick=0
-only=""
+. scripts/bench_lib.sh
 two_shards=1
-if [ "$(id -u)" = 0 ]; then niceness=-20; else niceness=0; fi
-build=build
-results=results
 data_root=""
 while [ $# -gt 0 ]; do
   case "$1" in
-    --quick) quick=1 ;;
-    --only) only=$2; shift ;;
-    --no-two-shards) two_shards=0 ;;
-    --build-dir) build=$2; shift ;;
-    --results) results=$2; shift ;;
-    --data-root) data_root=$2; shift ;;
-    --nice) niceness=$2; shift ;;
-    -h|--help) awk 'NR > 1 && /^#/ { print; next } NR > 1 { exit }' "$0"; exit 0 ;;
-    *) echo "bench_chat.sh: unknown argument $1" >&2; exit 2 ;;
+    --no-two-shards) two_shards=0; shift ;;
+    --data-root) data_root=$2; shift 2 ;;
+    *) bench_timed_arg "$@"; shift "$bench_used" ;;
   esac
-  shift
 done
-if [ "$quick" = 1 ]; then duration=5; warmup=2; else duration=25; warmup=5; fi
+bench_windows
 [ -n "$data_root" ] || data_root="$build/bench-data"
 
-ulimit -n "$(ulimit -Hn)"
-if [ "$(nproc)" -lt 2 ]; then echo "bench_chat.sh: needs 2 cores (server on core 0, load on core 1)" >&2; exit 2; fi
-command -v curl >/dev/null || { echo "bench_chat.sh: needs curl" >&2; exit 2; }
-
-echo "==> building $build (Release)" >&2
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$build" --target rollcall rollcall-load >&2
+bench_check_host
+bench_build rollcall rollcall-load
 mkdir -p "$results" "$data_root"
 fs=$(df -T "$data_root" | awk 'NR == 2 { print $2 " on " $1 " (" $7 ")" }')
 case "$fs" in
   tmpfs*|ramfs*) echo "bench_chat.sh: $data_root is on $fs; fsync would cost nothing: use --data-root on a disk" >&2; exit 2 ;;
 esac
 {
-  echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), kernel $(uname -r)"
-  echo "compiler: $(c++ --version | head -1)"
-  echo "source: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- . 2>/dev/null || echo ' + uncommitted changes')"
+  bench_meta_head
   echo "data dir: $data_root, filesystem $fs"
   echo "windows: ${duration} s after ${warmup} s warm-up; nice ${niceness}; load average at start $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee "$results/chat_meta.txt"
 
-# See bench.sh: a port nobody listens on (rollcall uses SO_REUSEPORT).
-free_port() {
-  local p
-  for p in $(seq 28100 28999); do
-    if [ -z "$(ss -Htln "sport = :$p" 2>/dev/null)" ]; then echo "$p"; return 0; fi
-  done
-  return 1
-}
-
-# pinned CPUS CMD... &: CMD on CPUS ("0", "1" or "0-1") in a session (and scheduler autogroup)
-# of its own with nice $niceness; execs all the way down, so $! is CMD's pid.
-pinned() {
-  local cpu=$1
-  shift
-  exec setsid -w sh -c '[ "$1" = 0 ] || echo "$1" >/proc/self/autogroup 2>/dev/null; shift; exec "$@"' \
-    sh "$niceness" taskset -c "$cpu" "$@"
-}
-
-server_pid=""
-data=""
-stop_server() {
-  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
-  server_pid=""
-  if [ -n "$data" ]; then rm -rf "$data"; data=""; fi
-}
 trap stop_server EXIT
 
 # run_one NAME SHARDS CHAT_RATE ROOMS MEMBERS LOAD_ARGS...
@@ -120,25 +72,13 @@ run_one() {
     --allow-anonymous --room-capacity 1000 --chat-rate "$chat_rate" --history-on-join 0 \
     --data-dir "$data" --log-level warn >"$out.server.log" 2>&1 &
   server_pid=$!
-  local up=0
-  for _ in $(seq 1 100); do
-    if curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; then up=1; break; fi
-    sleep 0.1
-  done
-  if [ "$up" != 1 ]; then
-    echo "bench_chat.sh: rollcall did not start (see $out.server.log)" >&2
-    stop_server; return 1
-  fi
+  server_up "http://127.0.0.1:$port/healthz" rollcall "$out.server.log" || return 1
   echo "==> $name $server: $rooms rooms x $members members, $*, port $port" >&2
-  pinned 1 "$build/rollcall-load" chat --port "$port" --rooms "$rooms" --members "$members" \
-    --duration "$duration" --warmup "$warmup" --server-pid "$server_pid" \
-    --room-prefix "chat-$name" "$@" >"$out.json" 2>"$out.log" &
-  wait $! || echo "bench_chat.sh: load failed for $name $server" >&2
-  tail -n 9 "$out.log" >&2
+  run_load "$out" 9 "$name $server" chat --port "$port" --rooms "$rooms" --members "$members" \
+    --duration "$duration" --warmup "$warmup" --room-prefix "chat-$name" "$@"
   stop_server
 }
 
-want() { [ -z "$only" ] || [[ ",$only," == *",$1,"* ]]; }
 shard_rows=(1)
 if [ "$two_shards" = 1 ]; then shard_rows=(1 2); fi
 

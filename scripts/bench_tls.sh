@@ -20,71 +20,22 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-quick=0
-only=""
-if [ "$(id -u)" = 0 ]; then niceness=-20; else niceness=0; fi
-build=build
-results=results
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --quick) quick=1 ;;
-    --only) only=$2; shift ;;
-    --build-dir) build=$2; shift ;;
-    --results) results=$2; shift ;;
-    --nice) niceness=$2; shift ;;
-    -h|--help) awk 'NR > 1 && /^#/ { print; next } NR > 1 { exit }' "$0"; exit 0 ;;
-    *) echo "bench_tls.sh: unknown argument $1" >&2; exit 2 ;;
-  esac
-  shift
-done
-if [ "$quick" = 1 ]; then duration=5; warmup=2; connections=300; else duration=25; warmup=5; connections=2000; fi
+. scripts/bench_lib.sh
+bench_timed_args "$@"
+bench_windows
+if [ "$quick" = 1 ]; then connections=300; else connections=2000; fi
 
-ulimit -n "$(ulimit -Hn)"
-if [ "$(nproc)" -lt 2 ]; then echo "bench_tls.sh: needs 2 cores (server on core 0, load on core 1)" >&2; exit 2; fi
-command -v curl >/dev/null || { echo "bench_tls.sh: needs curl" >&2; exit 2; }
-
-echo "==> building $build (Release)" >&2
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$build" --target rollcall rollcall-load >&2
+bench_check_host
+bench_build rollcall rollcall-load
 mkdir -p "$results"
 tmp=$(mktemp -d)
 scripts/make-cert.sh -o "$tmp/cert" >&2
 {
-  echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), kernel $(uname -r)"
-  echo "compiler: $(c++ --version | head -1); mbedTLS $(grep -m1 'define MBEDTLS_VERSION_STRING ' /usr/include/mbedtls/version.h | cut -d'"' -f2)"
-  echo "source: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- . 2>/dev/null || echo ' + uncommitted changes')"
+  bench_meta_head "; mbedTLS $(grep -m1 'define MBEDTLS_VERSION_STRING ' /usr/include/mbedtls/version.h | cut -d'"' -f2)"
   echo "certificate: $(openssl x509 -in "$tmp/cert/cert.pem" -noout -subject 2>/dev/null), $(openssl x509 -in "$tmp/cert/cert.pem" -noout -text 2>/dev/null | grep -m1 -E 'ASN1 OID|Public-Key' | sed 's/^ *//')"
   echo "windows: ${duration} s after ${warmup} s warm-up; ${connections} connections; nice ${niceness}; load average at start $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee "$results/tls_meta.txt"
 
-free_port() {
-  local p
-  for p in $(seq 28100 28999); do
-    if [ -z "$(ss -Htln "sport = :$p" 2>/dev/null)" ]; then echo "$p"; return 0; fi
-  done
-  return 1
-}
-
-# See bench.sh: CMD pinned to CPU in its own session/autogroup with nice $niceness; $! is CMD's pid.
-pinned() {
-  local cpu=$1
-  shift
-  exec setsid -w sh -c '[ "$1" = 0 ] || echo "$1" >/proc/self/autogroup 2>/dev/null; shift; exec "$@"' \
-    sh "$niceness" taskset -c "$cpu" "$@"
-}
-
-server_pid=""
-data=""
-stop_server() {
-  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
-  server_pid=""
-  if [ -n "$data" ]; then rm -rf "$data"; data=""; fi
-}
 cleanup() { stop_server; rm -rf "$tmp"; }
 trap cleanup EXIT
 
@@ -105,24 +56,12 @@ run_one() {
     --room-capacity 1000 --data-dir "$data" --log-level warn "${tls_server[@]}" \
     >"$out.server.log" 2>&1 &
   server_pid=$!
-  local up=0
-  for _ in $(seq 1 100); do
-    if curl -kfs "$scheme://127.0.0.1:$port/healthz" >/dev/null 2>&1; then up=1; break; fi
-    sleep 0.1
-  done
-  if [ "$up" != 1 ]; then
-    echo "bench_tls.sh: rollcall did not start (see $out.server.log)" >&2
-    stop_server; return 1
-  fi
+  server_up "$scheme://127.0.0.1:$port/healthz" rollcall "$out.server.log" || return 1
   echo "==> $row $kind: $mode $*, port $port" >&2
-  pinned 1 "$build/rollcall-load" "$mode" --port "$port" --server-pid "$server_pid" \
-    "${tls_load[@]}" "$@" >"$out.json" 2>"$out.log" &
-  wait $! || echo "bench_tls.sh: load failed for $row $kind" >&2
-  tail -n 8 "$out.log" >&2
+  run_load "$out" 8 "$row $kind" "$mode" --port "$port" "${tls_load[@]}" "$@"
   stop_server
 }
 
-want() { [ -z "$only" ] || [[ ",$only," == *",$1,"* ]]; }
 if want hs; then
   for kind in plain tls; do
     run_one hs "$kind" handshakes --connections "$connections" --concurrency 32

@@ -12,22 +12,17 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+. scripts/bench_lib.sh
 connections=10000
 sources=4
 rooms=100
-build=build
-results=results
 settle_s=5  # the shard gives a join storm's transient memory back within ~3 s
 while [ $# -gt 0 ]; do
   case "$1" in
-    --connections) connections=$2; shift ;;
-    --sources) sources=$2; shift ;;
-    --build-dir) build=$2; shift ;;
-    --results) results=$2; shift ;;
-    -h|--help) awk 'NR > 1 && /^#/ { print; next } NR > 1 { exit }' "$0"; exit 0 ;;
-    *) echo "idle_rss.sh: unknown argument $1" >&2; exit 2 ;;
+    --connections) connections=$2; shift 2 ;;
+    --sources) sources=$2; shift 2 ;;
+    *) bench_arg "$@"; shift "$bench_used" ;;
   esac
-  shift
 done
 per_room=$(( (connections / 2 + rooms) / rooms ))
 
@@ -37,33 +32,17 @@ if [ "$(ulimit -n)" -lt $((connections + 100)) ]; then
   exit 2
 fi
 
-echo "==> building $build (Release)" >&2
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$build" --target rollcall rollcall-load rollcall-baseline >&2
+bench_build rollcall rollcall-load rollcall-baseline
 mkdir -p "$results"
-
-free_port() {
-  local p
-  for p in $(seq 28100 28999); do
-    if [ -z "$(ss -Htln "sport = :$p" 2>/dev/null)" ]; then echo "$p"; return 0; fi
-  done
-  return 1
-}
 
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
-server_pid=""
 load_pid=""
 cleanup() {
-  for p in $load_pid $server_pid; do
-    if kill -0 "$p" 2>/dev/null; then
-      kill -TERM "$p" 2>/dev/null || true
-      for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-      kill -KILL "$p" 2>/dev/null || true
-    fi
-  done
+  local p
+  for p in $load_pid; do stop_pid "$p"; done
   load_pid=""
-  server_pid=""
+  stop_server
 }
 trap cleanup EXIT
 
@@ -89,7 +68,7 @@ wait_open() {
 # figure asked for; (after - mid) / (N/2) leaves out what does not grow with the count
 # (pools filled by the join storm, allocator arenas).
 measure() {
-  local server=$1 port data log_a log_b
+  local server=$1 port log_a log_b
   port=$(free_port)
   data=$(mktemp -d)
   log_a=$(mktemp)
@@ -101,10 +80,7 @@ measure() {
     "$build/rollcall-baseline" --port "$port" --bind 127.0.0.1 >/dev/null 2>&1 &
   fi
   server_pid=$!
-  for _ in $(seq 1 100); do
-    curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
-    sleep 0.1
-  done
+  wait_healthy "http://127.0.0.1:$port/healthz" || true
   sleep 1
   local half=$((connections / 2)) before mid after open_a open_b pid_a pid_b
   before=$(rss_kib "$server_pid")
@@ -119,7 +95,7 @@ measure() {
   sleep "$settle_s"
   after=$(rss_kib "$server_pid")
   cleanup
-  rm -rf "$data" "$log_a" "$log_b"
+  rm -rf "$log_a" "$log_b"
   local open=$(( ${open_a:-0} + ${open_b:-0} ))
   [ "$open" -gt 0 ] || open=1
   echo "$before $mid $after $open $(( (after - before) * 1024 / open )) $(( (after - mid) * 1024 / ${open_b:-1} ))"

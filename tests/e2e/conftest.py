@@ -62,12 +62,14 @@ def workdir(tmp_path_factory):
 
 
 @contextlib.contextmanager
-def serving(binary, workdir, flags=None, anonymous=True):
+def serving(binary, workdir, flags=None, anonymous=True, ctx=None):
     """A started server for a `with` block (module fixtures); stopped at the end,
-    which fails if the server died, logged an alarm or did not exit 0 on SIGTERM."""
+    which fails if the server died, logged an alarm or did not exit 0 on SIGTERM.
+    With ctx it is a TLS server (flags name its certificate), probed over https."""
     srv = Server(binary, workdir, flags=flags, anonymous=anonymous)
-    srv.start()
+    srv.start(wait=False)
     try:
+        srv.wait_healthy(ctx=ctx)
         yield srv
     finally:
         srv.stop()
@@ -172,23 +174,29 @@ class Server:
             self.wait_healthy()
         return self
 
-    def wait_healthy(self, timeout=STARTUP_TIMEOUT_S):
+    def wait_healthy(self, timeout=STARTUP_TIMEOUT_S, ctx=None):
+        """Until /healthz answers 200 (over https, verified with ctx, for a TLS server); returns
+        self. Fails the test if the process exits first or the timeout passes."""
+        import ssl
         deadline = time.monotonic() + timeout
         last = "no answer"
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                pytest.fail(f"server exited with status {self.proc.returncode} before /healthz "
-                            f"answered 200; log: {self.log_tail()}", pytrace=False)
+                pytest.fail(f"{'TLS ' if ctx else ''}server exited with status {self.proc.returncode} "
+                            f"before /healthz answered 200; log: {self.log_tail()}", pytrace=False)
             try:
-                resp = http_get(self.port, "/healthz", timeout=1.0)
+                if ctx is None:
+                    resp = http_get(self.port, "/healthz", timeout=1.0)
+                else:
+                    resp = https_get(self.port, ctx, "/healthz", timeout=1.0)
                 if resp.status == 200:
-                    return
+                    return self
                 last = f"HTTP {resp.status}"
-            except (OSError, ProtocolError) as e:
+            except (OSError, ssl.SSLError, ProtocolError) as e:
                 last = f"{e.__class__.__name__}: {e}"
             time.sleep(0.05)
-        pytest.fail(f"/healthz did not answer 200 within {timeout:.0f}s (last: {last}); "
-                    f"log: {self.log_tail()}", pytrace=False)
+        pytest.fail(f"/healthz{' over TLS' if ctx else ''} did not answer 200 within {timeout:.0f}s "
+                    f"(last: {last}); log: {self.log_tail()}", pytrace=False)
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
@@ -439,12 +447,18 @@ def http_exchange(port, raw, timeout=5.0):
             sock.sendall(raw)
         except (BrokenPipeError, ConnectionResetError):
             pass
-        buf = bytearray()
-        resp = read_response(sock, buf, deadline)
-        closed = False
-        if resp.headers.get("connection", "").lower() == "close":
-            closed = wait_eof(sock, min(deadline, time.monotonic() + 2.0))
-        return resp, closed
+        return read_answer(sock, deadline)
+
+
+def read_answer(sock, deadline):
+    """The next response on sock and whether the server then closed the connection (looked
+    for, up to 2 s, only when the response says Connection: close)."""
+    buf = bytearray()
+    resp = read_response(sock, buf, deadline)
+    closed = False
+    if resp.headers.get("connection", "").lower() == "close":
+        closed = wait_eof(sock, min(deadline, time.monotonic() + 2.0))
+    return resp, closed
 
 
 def wait_eof(sock, deadline):
@@ -688,19 +702,27 @@ async def ws_connect(port, path="/ws/rooms/lobby", **kw):
         6.0)
 
 
+async def ws_next(ws, deadline):
+    """The next JSON message on a library session (ws or wss), or None once the deadline
+    (time.monotonic()) has passed without one."""
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        return None
+    try:
+        text = await asyncio.wait_for(ws.recv(), remaining)
+    except asyncio.TimeoutError:
+        return None
+    assert isinstance(text, str), "the server sent a binary message"
+    return json.loads(text)
+
+
 async def ws_expect(ws, kind, timeout=3.0, skip=UNSOLICITED):
     """The next message of type `kind` on a library session."""
     deadline = time.monotonic() + timeout
     while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
+        msg = await ws_next(ws, deadline)
+        if msg is None:
             raise ProtocolError(f"no {kind!r} message within {timeout:.1f}s")
-        try:
-            text = await asyncio.wait_for(ws.recv(), remaining)
-        except asyncio.TimeoutError:
-            raise ProtocolError(f"no {kind!r} message within {timeout:.1f}s")
-        assert isinstance(text, str), "the server sent a binary message"
-        msg = json.loads(text)
         if msg.get("type") == kind:
             return msg
         assert msg.get("type") in skip, f"expected a {kind!r} message, got {msg!r}"
@@ -713,6 +735,22 @@ async def ws_ping(ws, timeout=3.0):
 
 def now_ms():
     return int(time.time() * 1000)
+
+
+def sigterm_expect_1001(srv, raws, reply):
+    """Pings every raw session, sends the server SIGTERM (its exit is expected from then on)
+    and checks that each raw session gets close 1001 with no error before it, answering the
+    close when reply is true. Returns the monotonic time of the signal."""
+    for ws in raws:
+        ws.ping()
+    srv.expect_exit = True
+    t0 = time.monotonic()
+    srv.signal(signal.SIGTERM)
+    for ws in raws:
+        code, before = ws.expect_close(3.0, reply=reply)
+        assert code == 1001, f"expected close 1001, got {code}"
+        assert not [m for m in before if m.get("type") == "error"], f"error before 1001: {before!r}"
+    return t0
 
 
 def wait_until(pred, timeout, interval=0.05):
@@ -768,12 +806,7 @@ def https_exchange(port, ctx, raw, timeout=5.0):
     deadline = time.monotonic() + timeout
     with tls_connect(port, ctx, timeout) as sock:
         sock.sendall(raw)
-        buf = bytearray()
-        resp = read_response(sock, buf, deadline)
-        closed = False
-        if resp.headers.get("connection", "").lower() == "close":
-            closed = wait_eof(sock, min(deadline, time.monotonic() + 2.0))
-        return resp, closed
+        return read_answer(sock, deadline)
 
 
 def https_get(port, ctx, path, headers=(), timeout=5.0):
@@ -781,39 +814,13 @@ def https_get(port, ctx, path, headers=(), timeout=5.0):
 
 
 def wait_healthy_tls(srv, ctx, timeout=STARTUP_TIMEOUT_S):
-    """Server.wait_healthy for a TLS server: /healthz 200 over https."""
-    import ssl
-    deadline = time.monotonic() + timeout
-    last = "no answer"
-    while time.monotonic() < deadline:
-        if srv.proc.poll() is not None:
-            pytest.fail(f"TLS server exited with status {srv.proc.returncode} before /healthz "
-                        f"answered 200; log: {srv.log_tail()}", pytrace=False)
-        try:
-            resp = https_get(srv.port, ctx, "/healthz", timeout=1.0)
-            if resp.status == 200:
-                return srv
-            last = f"HTTP {resp.status}"
-        except (OSError, ssl.SSLError, ProtocolError) as e:
-            last = f"{e.__class__.__name__}: {e}"
-        time.sleep(0.05)
-    pytest.fail(f"/healthz over TLS did not answer 200 within {timeout:.0f}s (last: {last}); "
-                f"log: {srv.log_tail()}", pytrace=False)
+    """Server.wait_healthy for a TLS server: /healthz 200 over https. Returns srv."""
+    return srv.wait_healthy(timeout, ctx=ctx)
 
 
-@contextlib.contextmanager
 def tls_serving(binary, workdir, cert, ctx, flags=None, anonymous=True):
     """serving() for a TLS server (module fixtures)."""
-    srv = Server(binary, workdir, flags=tls_flags(cert, flags), anonymous=anonymous)
-    srv.start(wait=False)
-    try:
-        wait_healthy_tls(srv, ctx)
-        yield srv
-    finally:
-        srv.stop()
-    problem = srv.problem()
-    if problem:
-        pytest.fail(problem, pytrace=False)
+    return serving(binary, workdir, tls_flags(cert, flags), anonymous, ctx)
 
 
 def tls_raw_ws(port, ctx, path="/ws/rooms/lobby", headers=(), timeout=5.0):

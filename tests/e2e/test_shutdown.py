@@ -5,10 +5,8 @@ import signal
 import socket
 import time
 
-import pytest
-
 from conftest import (HOST, OP_CLOSE, Closed, ProtocolError, RawWS, close_payload, frame, http_exchange,
-                      room_path, unique_room, upgrade_request, ws_connect, ws_ping)
+                      room_path, sigterm_expect_1001, unique_room, upgrade_request, ws_connect, ws_ping)
 from conftest import request as http_request
 
 
@@ -41,15 +39,7 @@ def test_sigterm_closes_sessions_1001_and_exits_0(start_server):
     loop = asyncio.new_event_loop()
     try:
         lib = loop.run_until_complete(library_session())
-        for ws in raws:
-            ws.ping()
-        srv.expect_exit = True
-        t0 = time.monotonic()
-        srv.signal(signal.SIGTERM)
-        for ws in raws:
-            code, before = ws.expect_close(3.0, reply=False)
-            assert code == 1001, f"expected close 1001, got {code}"
-            assert not [m for m in before if m.get("type") == "error"], f"error before 1001: {before!r}"
+        t0 = sigterm_expect_1001(srv, raws, reply=False)
         # The sessions have not answered yet, so the process is still there.
         assert srv.alive(), "the process exited before the sessions answered the close"
         # The process is alive (checked above), so the listener must answer 503.

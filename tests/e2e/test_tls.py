@@ -5,6 +5,7 @@ their TLS state, tickets, plaintext and broken handshakes on the TLS port,
 the HTTP head timeout for a silent TLS client, and shutdown over TLS."""
 
 import asyncio
+import contextlib
 import json
 import os
 import select
@@ -19,9 +20,10 @@ import pytest
 import websockets.exceptions
 
 from conftest import (HOST, LOG_ALARMS, OP_CLOSE, OP_PING, OP_PONG, Closed, ProtocolError, check_error,
-                      close_payload, frame, https_exchange, https_get, make_tls_cert, read_response, request, room_path,
-                      tls_client_context, tls_connect, tls_flags, tls_raw_ws, tls_serving, unique_room,
-                      upgrade_request, wait_healthy_tls, wait_until, wss_connect)
+                      close_payload, frame, https_exchange, https_get, make_tls_cert, read_response, request,
+                      room_path, sigterm_expect_1001, tls_client_context, tls_connect, tls_flags, tls_raw_ws,
+                      tls_serving, unique_room, upgrade_request, wait_healthy_tls, wait_until, ws_next,
+                      wss_connect)
 from test_rooms import bearer, uid, write_secret
 
 MAX_MESSAGE_BYTES = 65536  # the module server's --max-message-bytes: room for a ~60 KB frame
@@ -149,18 +151,37 @@ async def wss_until(ws, pred, timeout=3.0, what="a message"):
     deadline = time.monotonic() + timeout
     seen = []
     while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
+        msg = await ws_next(ws, deadline)
+        if msg is None:
             raise AssertionError(f"no {what} within {timeout:.1f}s; last: {seen[-4:]!r}")
-        try:
-            text = await asyncio.wait_for(ws.recv(), remaining)
-        except asyncio.TimeoutError:
-            continue
-        assert isinstance(text, str), "the server sent a binary message"
-        msg = json.loads(text)
         seen.append(msg)
         if pred(msg):
             return msg
+
+
+@contextlib.asynccontextmanager
+async def wss_clients(port, ctx, room, *queries):
+    """One wss session in room per query dict (room_path's query, e.g. user_id and name),
+    all closed on leaving the block."""
+    sessions = []
+    try:
+        for query in queries:
+            sessions.append(await wss_connect(port, ctx, room_path(room, **query)))
+        yield sessions
+    finally:
+        await asyncio.gather(*[ws.close() for ws in sessions])
+
+
+def run_with_wss(srv, ctx, prefix, body, *queries):
+    """Runs `await body(room, *sessions)` in a new room named after prefix, with the wss
+    sessions of wss_clients(queries) open."""
+    room = unique_room(prefix)
+
+    async def run():
+        async with wss_clients(srv.port, ctx, room, *queries) as sessions:
+            await body(room, *sessions)
+
+    asyncio.run(run())
 
 
 async def wss_kind(ws, kind, timeout=3.0):
@@ -319,90 +340,70 @@ def test_wss_anonymous_welcome(srv, ctx):
 
 
 def test_wss_presence_delta_between_two_clients(srv, ctx):
-    room = unique_room("tls-presence")
+    async def body(room, a, b):
+        await wss_kind(a, "welcome")
+        assert sees("pa", await wss_kind(b, "welcome"))
+        await wss_until(a, lambda m: sees("pb", m), what="B joining")
+        await b.send(json.dumps({"type": "presence", "x": 0.25, "y": 0.75, "hand": True, "emoji": "👋"}))
+        upd = await wss_until(a, lambda m: m.get("type") == "delta" and any(
+            u["user_id"] == "pb" and u.get("x") == 0.25 for u in m.get("updated", [])), what="B's update")
+        u = next(u for u in upd["updated"] if u["user_id"] == "pb")
+        assert (u["y"], u["hand"], u["emoji"]) == (0.75, True, "👋"), u
 
-    async def run():
-        a = await wss_connect(srv.port, ctx, room_path(room, user_id="pa", name="A"))
-        b = await wss_connect(srv.port, ctx, room_path(room, user_id="pb", name="B"))
-        try:
-            await wss_kind(a, "welcome")
-            assert sees("pa", await wss_kind(b, "welcome"))
-            await wss_until(a, lambda m: sees("pb", m), what="B joining")
-            await b.send(json.dumps({"type": "presence", "x": 0.25, "y": 0.75, "hand": True, "emoji": "👋"}))
-            upd = await wss_until(a, lambda m: m.get("type") == "delta" and any(
-                u["user_id"] == "pb" and u.get("x") == 0.25 for u in m.get("updated", [])), what="B's update")
-            u = next(u for u in upd["updated"] if u["user_id"] == "pb")
-            assert (u["y"], u["hand"], u["emoji"]) == (0.75, True, "👋"), u
-        finally:
-            await asyncio.gather(a.close(), b.close())
-
-    asyncio.run(run())
+    run_with_wss(srv, ctx, "tls-presence", body, {"user_id": "pa", "name": "A"}, {"user_id": "pb", "name": "B"})
 
 
 def test_wss_chat_durable_broadcast_reaches_both(srv, ctx):
-    room = unique_room("tls-chat")
-
-    async def run():
-        a = await wss_connect(srv.port, ctx, room_path(room, user_id="ca", name="A"))
-        b = await wss_connect(srv.port, ctx, room_path(room, user_id="cb", name="B"))
+    async def body(room, a, b):
+        await asyncio.gather(wss_kind(a, "welcome"), wss_kind(b, "welcome"))
+        await a.send(json.dumps({"type": "chat", "text": "  hello over TLS  ", "client_id": "t-1"}))
+        got = await asyncio.gather(*[wss_until(ws, chat_with("t-1"), what="the chat") for ws in (a, b)])
+        ma, mb = (the_chat(m, "t-1") for m in got)
+        assert ma == mb, (ma, mb)
+        assert (ma["text"], ma["user_id"], ma["name"]) == ("hello over TLS", "ca", "A"), ma
+        assert isinstance(ma["seq"], int) and ma["seq"] >= 1, ma
+        # Durable: a later joiner finds it in the welcome's history.
+        c = await wss_connect(srv.port, ctx, room_path(room, user_id="cc"))
         try:
-            await asyncio.gather(wss_kind(a, "welcome"), wss_kind(b, "welcome"))
-            await a.send(json.dumps({"type": "chat", "text": "  hello over TLS  ", "client_id": "t-1"}))
-            got = await asyncio.gather(*[wss_until(ws, chat_with("t-1"), what="the chat") for ws in (a, b)])
-            ma, mb = (the_chat(m, "t-1") for m in got)
-            assert ma == mb, (ma, mb)
-            assert (ma["text"], ma["user_id"], ma["name"]) == ("hello over TLS", "ca", "A"), ma
-            assert isinstance(ma["seq"], int) and ma["seq"] >= 1, ma
-            # Durable: a later joiner finds it in the welcome's history.
-            c = await wss_connect(srv.port, ctx, room_path(room, user_id="cc"))
-            try:
-                welcome = await wss_kind(c, "welcome")
-                assert ma in welcome["chat"]["messages"], welcome["chat"]
-            finally:
-                await c.close()
+            welcome = await wss_kind(c, "welcome")
+            assert ma in welcome["chat"]["messages"], welcome["chat"]
         finally:
-            await asyncio.gather(a.close(), b.close())
+            await c.close()
 
-    asyncio.run(run())
+    run_with_wss(srv, ctx, "tls-chat", body, {"user_id": "ca", "name": "A"}, {"user_id": "cb", "name": "B"})
 
 
 def test_wss_large_messages_cross_records(srv, ctx):
     """A 2000-character chat and a ~60 KB frame each way (several TLS records),
     intact; a message over --max-message-bytes still gets TOO_LARGE + 1009."""
-    room = unique_room("tls-large")
     text_2000 = ("é漢🙂a" * 500)[:2000]
     text_60k = "".join(chr(0x21 + i % 90) for i in range(MAX_CHAT_CHARS))
 
-    async def run():
-        a = await wss_connect(srv.port, ctx, room_path(room, user_id="la"))
-        b = await wss_connect(srv.port, ctx, room_path(room, user_id="lb"))
-        try:
-            await asyncio.gather(wss_kind(a, "welcome"), wss_kind(b, "welcome"))
-            for i, text in enumerate((text_2000, text_60k)):
-                cid = f"big-{i}"
-                raw = json.dumps({"type": "chat", "text": text, "client_id": cid}, ensure_ascii=False)
-                assert len(raw.encode()) <= MAX_MESSAGE_BYTES
-                await a.send(raw)
-                got = await asyncio.gather(*[wss_until(ws, chat_with(cid), 5.0, "the big chat") for ws in (a, b)])
-                for m in got:
-                    assert the_chat(m, cid)["text"] == text, f"{cid}: text changed on the way"
-            # Client to server: a ping of exactly --max-message-bytes (unknown
-            # fields are ignored) is answered; one byte more gets TOO_LARGE + 1009.
-            empty = len(json.dumps({"type": "ping", "pad": ""}))
-            at_limit = json.dumps({"type": "ping", "pad": "p" * (MAX_MESSAGE_BYTES - empty)})
-            assert len(at_limit) == MAX_MESSAGE_BYTES
-            await b.send(at_limit)
-            await wss_kind(b, "pong")
-            await b.send(json.dumps({"type": "ping", "pad": "x" * (MAX_MESSAGE_BYTES - empty + 1)}))
-            err = await wss_kind(b, "error")
-            assert err["code"] == "TOO_LARGE", err
-            await asyncio.wait_for(b.wait_closed(), 3.0)
-            assert b.close_code == 1009, b.close_code
-            await wss_ping(a)  # the other session is unaffected
-        finally:
-            await asyncio.gather(a.close(), b.close())
+    async def body(room, a, b):
+        await asyncio.gather(wss_kind(a, "welcome"), wss_kind(b, "welcome"))
+        for i, text in enumerate((text_2000, text_60k)):
+            cid = f"big-{i}"
+            raw = json.dumps({"type": "chat", "text": text, "client_id": cid}, ensure_ascii=False)
+            assert len(raw.encode()) <= MAX_MESSAGE_BYTES
+            await a.send(raw)
+            got = await asyncio.gather(*[wss_until(ws, chat_with(cid), 5.0, "the big chat") for ws in (a, b)])
+            for m in got:
+                assert the_chat(m, cid)["text"] == text, f"{cid}: text changed on the way"
+        # Client to server: a ping of exactly --max-message-bytes (unknown
+        # fields are ignored) is answered; one byte more gets TOO_LARGE + 1009.
+        empty = len(json.dumps({"type": "ping", "pad": ""}))
+        at_limit = json.dumps({"type": "ping", "pad": "p" * (MAX_MESSAGE_BYTES - empty)})
+        assert len(at_limit) == MAX_MESSAGE_BYTES
+        await b.send(at_limit)
+        await wss_kind(b, "pong")
+        await b.send(json.dumps({"type": "ping", "pad": "x" * (MAX_MESSAGE_BYTES - empty + 1)}))
+        err = await wss_kind(b, "error")
+        assert err["code"] == "TOO_LARGE", err
+        await asyncio.wait_for(b.wait_closed(), 3.0)
+        assert b.close_code == 1009, b.close_code
+        await wss_ping(a)  # the other session is unaffected
 
-    asyncio.run(run())
+    run_with_wss(srv, ctx, "tls-large", body, {"user_id": "la"}, {"user_id": "lb"})
 
 
 def test_wss_ping_pong_and_close_handshake(srv, ctx):
@@ -442,9 +443,7 @@ def test_wss_sessions_handed_between_shards(srv, ctx):
     handoffs_before = metric_sum(srv.port, ctx, "rollcall_handoffs_total")
 
     async def pair(room, i):
-        a = await wss_connect(srv.port, ctx, room_path(room, user_id=f"sa{i}"))
-        b = await wss_connect(srv.port, ctx, room_path(room, user_id=f"sb{i}"))
-        try:
+        async with wss_clients(srv.port, ctx, room, {"user_id": f"sa{i}"}, {"user_id": f"sb{i}"}) as (a, b):
             await wss_kind(a, "welcome", 5.0)
             assert sees(f"sa{i}", await wss_kind(b, "welcome", 5.0))
             await wss_until(a, lambda m: sees(f"sb{i}", m), 5.0, f"sb{i} joining")
@@ -457,8 +456,6 @@ def test_wss_sessions_handed_between_shards(srv, ctx):
                     u["user_id"] == other and u.get("x") == x for u in m.get("updated", [])), 5.0,
                     f"{other}'s x in {room}")
             await asyncio.gather(wss_ping(a, 5.0), wss_ping(b, 5.0))
-        finally:
-            await asyncio.gather(a.close(), b.close())
         return a.close_code, b.close_code
 
     async def run():
@@ -635,15 +632,8 @@ def test_sigterm_closes_wss_sessions_1001(start_server, cert, ctx):
     loop = asyncio.new_event_loop()
     try:
         libs = loop.run_until_complete(open_libs())
+        t0 = sigterm_expect_1001(server, raws, reply=True)
         for ws in raws:
-            ws.ping()
-        server.expect_exit = True
-        t0 = time.monotonic()
-        server.signal(signal.SIGTERM)
-        for ws in raws:
-            code, before = ws.expect_close(3.0, reply=True)
-            assert code == 1001, f"expected close 1001, got {code}"
-            assert not [m for m in before if m.get("type") == "error"], before
             assert ws.expect_eof(2.0), "TCP still open after the close handshake"
             ws.close(polite=False)  # as a client does once the server has closed TCP
         assert loop.run_until_complete(closed(libs)) == [1001] * 3

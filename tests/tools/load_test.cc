@@ -2,11 +2,14 @@
 // WebSocket codec, held against the server's own codec (protocol/ws.h); the
 // latency histogram, held against sorted samples; the server-message parser
 // and the room model that the convergence check relies on; the chat ids,
-// ack bookkeeping and stream checks; the /metrics readers; and the TLS
-// client, held against the server's own TLS engine (core/tls.h).
+// ack bookkeeping and stream checks; the /metrics readers; the non-blocking
+// connect; and the TLS client and its handshake tally, held against the
+// server's own TLS engine (core/tls.h).
 
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -574,6 +577,24 @@ TEST(Metrics, WindowDeltaAndQuantiles) {
   EXPECT_DOUBLE_EQ(prometheus_double(kMetrics, "rollcall_log_commit_seconds"), -1);
 }
 
+TEST(Metrics, LinesAndSampleValues) {
+  constexpr std::string_view kText = "a 1\n\nb{x=\"y\"} -20\nlast";
+  std::size_t pos = 0;
+  std::vector<std::string> lines;
+  while (pos < kText.size()) lines.emplace_back(next_line(kText, pos));
+  EXPECT_EQ(lines, (std::vector<std::string>{"a 1", "", "b{x=\"y\"} -20", "last"}));
+  std::int64_t v = 7;
+  EXPECT_TRUE(parse_sample_int(" 42", v));
+  EXPECT_EQ(v, 42);
+  EXPECT_TRUE(parse_sample_int("-20\n", v));
+  EXPECT_EQ(v, -20);
+  EXPECT_FALSE(parse_sample_int("NaN", v));
+  EXPECT_FALSE(parse_sample_int("", v));
+  EXPECT_EQ(v, -20);  // left alone on failure
+  // A labelled sample without a value and the family's other names do not count.
+  EXPECT_EQ(prometheus_sum("x_total{a=\"1\"} 2\nx_total{a=\"2\"}\nx_total_more 5\n", "x_total"), 2);
+}
+
 TEST(HttpAnswer, CompleteOnceTheBodyIsThere) {
   const std::string ok =
       "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\ncontent-length: 15\r\n\r\n"
@@ -719,6 +740,50 @@ TEST_F(TlsClientTest, BulkBothWaysThroughAFullSocket) {
   EXPECT_EQ(c.read(buf.data(), buf.size(), got), TlsConn::Io::kClosed);
 }
 
+// The tally keeps the first handshake's suite and key and the first failure,
+// also when per-worker tallies are merged.
+TEST_F(TlsClientTest, TallyRecordsAndMergesHandshakes) {
+  TlsConn c(config_, sv_[0]);
+  const std::int64_t start = mono_ns();
+  ASSERT_TRUE(handshake(c));
+  TlsTally a;
+  a.done(c, start);
+  a.done(c, mono_ns() + 1'000'000'000);  // a start in the future counts as 0 µs
+  EXPECT_EQ(a.handshake_us.count(), 2u);
+  EXPECT_EQ(a.suite, "TLS-ECDHE-ECDSA-WITH-AES-128-GCM-SHA256");
+  EXPECT_EQ(a.peer_key, "EC secp256r1");
+  EXPECT_EQ(a.errors, 0u);
+
+  // A failure with a real error: a plaintext answer to the ClientHello.
+  int pair[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair), 0);
+  TlsConn bad(config_, pair[0]);
+  EXPECT_EQ(bad.handshake(), TlsConn::Io::kWantRead);
+  const std::string answer = "HTTP/1.1 400 Bad Request\r\n\r\n";
+  ASSERT_EQ(::send(pair[1], answer.data(), answer.size(), 0), static_cast<ssize_t>(answer.size()));
+  EXPECT_EQ(bad.handshake(), TlsConn::Io::kError);
+  TlsTally b;
+  b.failed(bad);
+  EXPECT_EQ(b.errors, 1u);
+  EXPECT_EQ(b.first_error, bad.error());
+  EXPECT_FALSE(b.first_error.empty());
+  b.first_error = "first";
+  b.failed(bad);
+  EXPECT_EQ(b.errors, 2u);
+  EXPECT_EQ(b.first_error, "first");
+  ::close(pair[0]);
+  ::close(pair[1]);
+
+  TlsTally sum;
+  sum.merge(b);
+  sum.merge(a);
+  EXPECT_EQ(sum.errors, 2u);
+  EXPECT_EQ(sum.handshake_us.count(), 2u);
+  EXPECT_EQ(sum.suite, a.suite);
+  EXPECT_EQ(sum.peer_key, a.peer_key);
+  EXPECT_EQ(sum.first_error, "first");
+}
+
 TEST_F(TlsClientTest, PlaintextPeerFailsTheHandshake) {
   TlsConn c(config_, sv_[0]);
   EXPECT_EQ(c.handshake(), TlsConn::Io::kWantRead);  // the ClientHello went out
@@ -731,20 +796,99 @@ TEST_F(TlsClientTest, PlaintextPeerFailsTheHandshake) {
   EXPECT_EQ(c.write(&byte, 1, done), TlsConn::Io::kError);
 }
 
+// A listening socket on 127.0.0.1 and a port of the kernel's choice, written
+// to addr; -1 on failure.
+int loopback_listener(sockaddr_in& addr) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  addr = sockaddr_in{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd, 1) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// flush_bytes over a plain socket pair: it stops at a full socket, resumes
+// where it stopped, and fails once the peer is gone.
+TEST(Net, FlushBytesResumesAndFails) {
+  int sv[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+  std::vector<std::uint8_t> data(4 << 20);
+  for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<std::uint8_t>(i * 31);
+  std::size_t off = 0;
+  std::vector<std::uint8_t> got;
+  std::uint8_t buf[65536];
+  int blocked = 0;
+  Flush f = Flush::kBlocked;
+  for (int i = 0; i < 100000 && f == Flush::kBlocked; ++i) {
+    f = flush_bytes(sv[0], nullptr, data.data(), data.size(), off);
+    if (f == Flush::kBlocked) ++blocked;
+    ssize_t n;
+    while ((n = ::recv(sv[1], buf, sizeof buf, MSG_DONTWAIT)) > 0)
+      got.insert(got.end(), buf, buf + n);
+  }
+  EXPECT_EQ(f, Flush::kDone);
+  EXPECT_EQ(off, data.size());
+  EXPECT_GT(blocked, 0) << "the socket never filled";
+  ssize_t n;
+  while ((n = ::recv(sv[1], buf, sizeof buf, MSG_DONTWAIT)) > 0)
+    got.insert(got.end(), buf, buf + n);
+  EXPECT_TRUE(got == data);
+  ::close(sv[1]);
+  off = 0;
+  EXPECT_EQ(flush_bytes(sv[0], nullptr, data.data(), data.size(), off), Flush::kFailed);
+  ::close(sv[0]);
+}
+
+// start_tcp_connect: a loopback connect that epoll reports, tagged; and a
+// failed step leaves no socket behind.
+TEST(Net, StartTcpConnectTagsTheSocketInEpoll) {
+  sockaddr_in addr{};
+  const int listener = loopback_listener(addr);
+  ASSERT_GE(listener, 0);
+  const int ep = ::epoll_create1(EPOLL_CLOEXEC);
+  ASSERT_GE(ep, 0);
+  const int fd = start_tcp_connect(addr.sin_addr, addr.sin_addr, ntohs(addr.sin_port), ep, 7);
+  ASSERT_GE(fd, 0);
+  epoll_event ev{};
+  ASSERT_EQ(::epoll_wait(ep, &ev, 1, 5000), 1);
+  EXPECT_EQ(ev.data.u32, 7u);
+  EXPECT_NE(ev.events & EPOLLOUT, 0u);
+  EXPECT_FALSE(tcp_connect_failed(fd, ev.events));
+  const int accepted = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+  EXPECT_GE(accepted, 0);
+  int nodelay = 0;
+  socklen_t nodelay_len = sizeof nodelay;
+  ASSERT_EQ(::getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &nodelay, &nodelay_len), 0);
+  EXPECT_NE(nodelay, 0);
+  if (accepted >= 0) ::close(accepted);
+  ::close(fd);  // and so out of the epoll set
+  // Nobody listens any more: epoll reports the refused connect.
+  ::close(listener);
+  const int refused = start_tcp_connect(addr.sin_addr, addr.sin_addr, ntohs(addr.sin_port), ep, 9);
+  ASSERT_GE(refused, 0);
+  ASSERT_EQ(::epoll_wait(ep, &ev, 1, 5000), 1);
+  EXPECT_EQ(ev.data.u32, 9u);
+  EXPECT_TRUE(tcp_connect_failed(refused, ev.events));
+  ::close(refused);
+  // No epoll instance: the socket is closed again and -1 comes back.
+  EXPECT_EQ(start_tcp_connect(addr.sin_addr, addr.sin_addr, ntohs(addr.sin_port), -1, 8), -1);
+  ::close(ep);
+}
+
 // tls_http_get against a one-shot TLS server on a loopback port.
 TEST(TlsHttpGet, FetchesAWholeAnswer) {
   const tls::test_peer::Pem pem = tls::test_peer::make_self_signed();
   auto ctx = tls::ServerContext::from_pem(pem.cert, pem.key);
   ASSERT_TRUE(ctx.is_ok());
-  const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  ASSERT_GE(listener, 0);
   sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(::listen(listener, 1), 0);
-  socklen_t len = sizeof addr;
-  ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  const int listener = loopback_listener(addr);
+  ASSERT_GE(listener, 0);
   std::string request;
   std::thread server([&] {
     const int fd = ::accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);

@@ -34,6 +34,7 @@
 #include "tools/load/net.h"
 #include "tools/load/report.h"
 #include "tools/load/shared.h"
+#include "tools/load/tls_client.h"
 #include "tools/load/ws_client.h"
 
 namespace rc::load {
@@ -82,27 +83,21 @@ struct HandshakeResults {
   std::uint64_t started = 0;
   std::uint64_t completed = 0;  // a whole 200 answer
   std::uint64_t connect_errors = 0;
-  std::uint64_t tls_errors = 0;
   std::uint64_t http_errors = 0;  // not 200, malformed, or closed before the whole answer
   std::uint64_t timeouts = 0;
   std::map<int, std::uint64_t> statuses;
   Histogram total_us;  // connect() to the answer's last byte
-  Histogram tls_us;    // TCP connected to TLS handshake done
-  std::string suite, peer_key, tls_error;
+  TlsTally tls;        // with --tls
 
   void merge(const HandshakeResults& o) {
     started += o.started;
     completed += o.completed;
     connect_errors += o.connect_errors;
-    tls_errors += o.tls_errors;
     http_errors += o.http_errors;
     timeouts += o.timeouts;
     for (const auto& [k, v] : o.statuses) statuses[k] += v;
     total_us.merge(o.total_us);
-    tls_us.merge(o.tls_us);
-    if (suite.empty()) suite = o.suite;
-    if (peer_key.empty()) peer_key = o.peer_key;
-    if (tls_error.empty()) tls_error = o.tls_error;
+    tls.merge(o.tls);
   }
 };
 
@@ -163,28 +158,9 @@ class HandshakeRunner {
   void start(Conn& c, std::uint32_t slot) {
     ++r_.started;
     c.start_ns = mono_ns();
-    const int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    const int fd = start_tcp_connect(s_.source_addrs[r_.started % s_.source_addrs.size()],
+                                     s_.target, s_.port, epoll_, slot);
     if (fd < 0) {
-      ++r_.connect_errors;
-      return;
-    }
-    const int one = 1;
-    setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    sockaddr_in src{};
-    src.sin_family = AF_INET;
-    src.sin_addr = s_.source_addrs[r_.started % s_.source_addrs.size()];
-    sockaddr_in dst{};
-    dst.sin_family = AF_INET;
-    dst.sin_port = htons(s_.port);
-    dst.sin_addr = s_.target;
-    epoll_event ev{};
-    ev.events = EPOLLIN | EPOLLOUT;
-    ev.data.u32 = slot;
-    if (bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof src) != 0 ||
-        (connect(fd, reinterpret_cast<sockaddr*>(&dst), sizeof dst) != 0 && errno != EINPROGRESS) ||
-        epoll_ctl(epoll_, EPOLL_CTL_ADD, fd, &ev) != 0) {
-      ::close(fd);
       ++r_.connect_errors;
       return;
     }
@@ -211,10 +187,7 @@ class HandshakeRunner {
   void on_event(Conn& c, std::uint32_t ev) {
     if (c.fd < 0) return;
     if (c.step == Step::kConnecting) {
-      int err = 0;
-      socklen_t len = sizeof err;
-      getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &err, &len);
-      if (err != 0 || (ev & (EPOLLERR | EPOLLHUP)) != 0) {
+      if (tcp_connect_failed(c.fd, ev)) {
         ++r_.connect_errors;
         finish(c);
         return;
@@ -234,11 +207,7 @@ class HandshakeRunner {
   bool handshake(Conn& c) {
     const TlsConn::Io io = c.tls->handshake();
     if (io == TlsConn::Io::kOk) {
-      r_.tls_us.add(static_cast<std::uint64_t>((mono_ns() - c.tls_start_ns) / 1000));
-      if (r_.suite.empty()) {
-        r_.suite = c.tls->ciphersuite();
-        r_.peer_key = c.tls->peer_key();
-      }
+      r_.tls.done(*c.tls, c.tls_start_ns);
       c.step = Step::kRequest;
       return true;
     }
@@ -246,39 +215,23 @@ class HandshakeRunner {
       interest(c, io == TlsConn::Io::kWantWrite);
       return false;
     }
-    ++r_.tls_errors;
-    if (r_.tls_error.empty()) r_.tls_error = c.tls->error();
+    r_.tls.failed(*c.tls);
     finish(c);
     return false;
   }
 
   bool send_request(Conn& c) {
-    while (c.out_off < request_.size()) {
-      const auto* p = reinterpret_cast<const std::uint8_t*>(request_.data()) + c.out_off;
-      const std::size_t left = request_.size() - c.out_off;
-      if (c.tls != nullptr) {
-        std::size_t done = 0;
-        const TlsConn::Io io = c.tls->write(p, left, done);
-        c.out_off += done;
-        if (io == TlsConn::Io::kOk) continue;
-        if (io == TlsConn::Io::kWantWrite || io == TlsConn::Io::kWantRead) {
-          interest(c, true);
-          return false;
-        }
-      } else {
-        const ssize_t n = ::send(c.fd, p, left, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n > 0) {
-          c.out_off += static_cast<std::size_t>(n);
-          continue;
-        }
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-          interest(c, true);
-          return false;
-        }
-      }
-      ++r_.http_errors;
-      finish(c);
-      return false;
+    const auto* data = reinterpret_cast<const std::uint8_t*>(request_.data());
+    switch (flush_bytes(c.fd, c.tls.get(), data, request_.size(), c.out_off)) {
+      case Flush::kDone:
+        break;
+      case Flush::kBlocked:
+        interest(c, true);
+        return false;
+      case Flush::kFailed:
+        ++r_.http_errors;
+        finish(c);
+        return false;
     }
     interest(c, false);
     c.step = Step::kAnswer;
@@ -348,13 +301,13 @@ inline std::string handshakes_json(const Settings& s, const HandshakeResults& r,
       "\"started\":{},\"completed\":{},\"elapsed_s\":{:.3f},\"handshakes_per_s\":{:.1f},"
       "\"failed\":{{\"connect\":{},\"tls\":{},\"http\":{},\"timeout\":{}}},\"http_statuses\":{},",
       r.started, r.completed, run.seconds, per_s(r.completed, run.seconds), r.connect_errors,
-      r.tls_errors, r.http_errors, r.timeouts, json_map(r.statuses));
+      r.tls.errors, r.http_errors, r.timeouts, json_map(r.statuses));
   j += "\"latency_ms\":" + latency_json(r.total_us) + ",";
   if (s.tls) {
     j += fmt::format(
         "\"tls_handshake_ms\":{},\"tls_suite\":\"{}\",\"server_key\":\"{}\",\"tls_first_error\":"
         "\"{}\",",
-        latency_json(r.tls_us), r.suite, r.peer_key, r.tls_error);
+        latency_json(r.tls.handshake_us), r.tls.suite, r.tls.peer_key, r.tls.first_error);
   } else {
     j += "\"tls_handshake_ms\":null,\"tls_suite\":null,\"server_key\":null,";
   }
@@ -382,16 +335,16 @@ inline void handshakes_human(const Settings& s, const HandshakeResults& r,
                ms(r.total_us.percentile(0.99)), ms(r.total_us.max()));
   if (s.tls) {
     std::fprintf(stderr, "  tls: %s, server key %s, handshake p50 %.2f ms p99 %.2f ms%s%s\n",
-                 r.suite.c_str(), r.peer_key.c_str(), ms(r.tls_us.percentile(0.5)),
-                 ms(r.tls_us.percentile(0.99)),
-                 r.tls_error.empty() ? "" : "; first error: ", r.tls_error.c_str());
+                 r.tls.suite.c_str(), r.tls.peer_key.c_str(),
+                 ms(r.tls.handshake_us.percentile(0.5)), ms(r.tls.handshake_us.percentile(0.99)),
+                 r.tls.first_error.empty() ? "" : "; first error: ", r.tls.first_error.c_str());
   }
   std::fprintf(
       stderr,
       "  failed: connect %llu, tls %llu, http %llu, timeout %llu; server cpu %.1f%%, "
       "load cpu %.1f%%\n",
       static_cast<unsigned long long>(r.connect_errors),
-      static_cast<unsigned long long>(r.tls_errors), static_cast<unsigned long long>(r.http_errors),
+      static_cast<unsigned long long>(r.tls.errors), static_cast<unsigned long long>(r.http_errors),
       static_cast<unsigned long long>(r.timeouts),
       run.server_cpu_s >= 0 ? 100.0 * run.server_cpu_s / run.seconds : -1.0, run.load_cpu_percent);
 }

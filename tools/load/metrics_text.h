@@ -41,10 +41,7 @@ inline std::vector<PromBucket> prometheus_buckets(std::string_view text, std::st
   const std::string prefix = std::string(name) + "_bucket{";
   std::size_t pos = 0;
   while (pos < text.size()) {
-    std::size_t eol = text.find('\n', pos);
-    if (eol == std::string_view::npos) eol = text.size();
-    const std::string_view line = text.substr(pos, eol - pos);
-    pos = eol + 1;
+    const std::string_view line = next_line(text, pos);
     if (line.substr(0, prefix.size()) != prefix) continue;
     const std::size_t close = line.find('}', prefix.size());
     const std::size_t le_at = line.find("le=\"", prefix.size());
@@ -53,10 +50,8 @@ inline std::vector<PromBucket> prometheus_buckets(std::string_view text, std::st
     const std::size_t le_end = line.find('"', le_at + 4);
     if (le_end == std::string_view::npos || le_end > close) continue;
     const std::string le(line.substr(le_at + 4, le_end - le_at - 4));
-    const std::string value(line.substr(close + 1));
-    char* end = nullptr;
-    const long long v = std::strtoll(value.c_str(), &end, 10);
-    if (end == value.c_str()) continue;
+    std::int64_t v = 0;
+    if (!parse_sample_int(line.substr(close + 1), v)) continue;
     bool merged = false;
     for (PromBucket& b : out) {
       if (b.le == le) {
@@ -75,10 +70,7 @@ inline std::vector<PromBucket> prometheus_buckets(std::string_view text, std::st
 inline double prometheus_double(std::string_view text, std::string_view name) {
   std::size_t pos = 0;
   while (pos < text.size()) {
-    std::size_t eol = text.find('\n', pos);
-    if (eol == std::string_view::npos) eol = text.size();
-    const std::string_view line = text.substr(pos, eol - pos);
-    pos = eol + 1;
+    const std::string_view line = next_line(text, pos);
     if (line.size() <= name.size() || line.substr(0, name.size()) != name ||
         line[name.size()] != ' ') {
       continue;

@@ -5,11 +5,14 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -59,6 +62,47 @@ inline Status parse_loopback(const std::string& text, in_addr& out) {
     return Status::error("only loopback targets (127.0.0.0/8) are allowed: " + text);
   }
   return Status::ok();
+}
+
+// Starts a non-blocking TCP connect from source (port chosen by the kernel) to
+// target:port with TCP_NODELAY, and adds the socket to epoll_fd for reading and
+// writing with data.u32 = tag. Returns the socket, or -1 (nothing left open)
+// when any step fails; the connect may still fail later, seen by epoll.
+inline int start_tcp_connect(const in_addr& source, const in_addr& target, std::uint16_t port,
+                             int epoll_fd, std::uint32_t tag) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  const int one = 1;
+  // Choose the source port at connect() time, per destination, instead of
+  // reserving one per source address at bind() time.
+  setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  sockaddr_in src{};
+  src.sin_family = AF_INET;
+  src.sin_addr = source;
+  sockaddr_in dst{};
+  dst.sin_family = AF_INET;
+  dst.sin_port = htons(port);
+  dst.sin_addr = target;
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLOUT;
+  ev.data.u32 = tag;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof src) != 0 ||
+      (connect(fd, reinterpret_cast<sockaddr*>(&dst), sizeof dst) != 0 && errno != EINPROGRESS) ||
+      epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Whether the connect that start_tcp_connect began failed, once epoll reported
+// events ev for its socket: a pending socket error, or EPOLLERR/EPOLLHUP.
+inline bool tcp_connect_failed(int fd, std::uint32_t ev) {
+  int err = 0;
+  socklen_t len = sizeof err;
+  getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+  return err != 0 || (ev & (EPOLLERR | EPOLLHUP)) != 0;
 }
 
 // utime + stime of a process, in clock ticks (/proc/PID/stat fields 14 and
@@ -175,24 +219,39 @@ inline std::string http_get(const in_addr& addr, std::uint16_t port, const char*
   return answer;
 }
 
+// The line of text that starts at pos, without its '\n'; moves pos past it.
+// Loop with `while (pos < text.size())`.
+inline std::string_view next_line(std::string_view text, std::size_t& pos) {
+  std::size_t eol = text.find('\n', pos);
+  if (eol == std::string_view::npos) eol = text.size();
+  const std::string_view line = text.substr(pos, eol - pos);
+  pos = eol + 1;
+  return line;
+}
+
+// The integer that starts a sample's value text (leading blanks skipped);
+// false when there is none.
+inline bool parse_sample_int(std::string_view text, std::int64_t& out) {
+  const std::string value(text);
+  char* end = nullptr;
+  const long long v = std::strtoll(value.c_str(), &end, 10);
+  if (end == value.c_str()) return false;
+  out = v;
+  return true;
+}
+
 // The sum of every sample of a Prometheus counter family in a /metrics text
 // (`name 12` or `name{shard="0"} 12` lines); -1 when there is none.
 inline std::int64_t prometheus_sum(std::string_view text, std::string_view name) {
   std::int64_t sum = -1;
   std::size_t pos = 0;
   while (pos < text.size()) {
-    std::size_t eol = text.find('\n', pos);
-    if (eol == std::string_view::npos) eol = text.size();
-    const std::string_view line = text.substr(pos, eol - pos);
-    pos = eol + 1;
+    const std::string_view line = next_line(text, pos);
     if (line.size() <= name.size() || line.substr(0, name.size()) != name) continue;
     const char next = line[name.size()];
     if (next != ' ' && next != '{') continue;
-    const std::size_t space = line.rfind(' ');
-    const std::string value(line.substr(space + 1));
-    char* end = nullptr;
-    const long long v = std::strtoll(value.c_str(), &end, 10);
-    if (end == value.c_str()) continue;
+    std::int64_t v = 0;
+    if (!parse_sample_int(line.substr(line.rfind(' ') + 1), v)) continue;
     sum = (sum < 0 ? 0 : sum) + v;
   }
   return sum;

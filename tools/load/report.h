@@ -71,7 +71,8 @@ inline std::string common_json(const Settings& s, const Counters& c, const Serve
     j += fmt::format(
         "\"tls\":{{\"suite\":\"{}\",\"server_key\":\"{}\",\"handshake_errors\":{},\"first_error\":"
         "\"{}\",\"handshake_ms\":{}}},",
-        c.tls_suite, c.tls_peer_key, c.tls_errors, c.tls_error, latency_json(c.tls_handshake_us));
+        c.tls.suite, c.tls.peer_key, c.tls.errors, c.tls.first_error,
+        latency_json(c.tls.handshake_us));
   } else {
     j += "\"tls\":null,";
   }
@@ -100,10 +101,10 @@ inline void common_human(const Settings& s, const Counters& c, const ServerSampl
                static_cast<unsigned long long>(c.eof_closes));
   if (s.tls) {
     std::fprintf(stderr, "  tls: %s, server key %s, handshake p50 %.2f ms, %llu failed%s%s\n",
-                 c.tls_suite.c_str(), c.tls_peer_key.c_str(),
-                 ms(c.tls_handshake_us.percentile(0.5)),
-                 static_cast<unsigned long long>(c.tls_errors), c.tls_error.empty() ? "" : ": ",
-                 c.tls_error.c_str());
+                 c.tls.suite.c_str(), c.tls.peer_key.c_str(),
+                 ms(c.tls.handshake_us.percentile(0.5)),
+                 static_cast<unsigned long long>(c.tls.errors),
+                 c.tls.first_error.empty() ? "" : ": ", c.tls.first_error.c_str());
   }
   if (srv.taken) {
     std::fprintf(stderr, "  server pid %d: cpu %.1f%%, rss %lld KiB (max %lld)\n", s.server_pid,

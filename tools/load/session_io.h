@@ -123,31 +123,9 @@ class SessionIo {
 
   void start_connect(Client& c, std::uint32_t idx, std::int64_t now) {
     ++c.attempts;
-    const int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    const int fd = start_tcp_connect(s_.source_addrs[c.source % s_.source_addrs.size()], s_.target,
+                                     s_.port, epoll_, idx);
     if (fd < 0) {
-      ++counters_.connect_errors;
-      retry_or_fail(c, idx, now);
-      return;
-    }
-    const int one = 1;
-    // Choose the source port at connect() time, per destination, instead of
-    // reserving one per source address at bind() time.
-    setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    sockaddr_in src{};
-    src.sin_family = AF_INET;
-    src.sin_addr = s_.source_addrs[c.source % s_.source_addrs.size()];
-    sockaddr_in dst{};
-    dst.sin_family = AF_INET;
-    dst.sin_port = htons(s_.port);
-    dst.sin_addr = s_.target;
-    epoll_event ev{};
-    ev.events = EPOLLOUT | EPOLLIN;
-    ev.data.u32 = idx;
-    if (bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof src) != 0 ||
-        (connect(fd, reinterpret_cast<sockaddr*>(&dst), sizeof dst) != 0 && errno != EINPROGRESS) ||
-        epoll_ctl(epoll_, EPOLL_CTL_ADD, fd, &ev) != 0) {
-      ::close(fd);
       ++counters_.connect_errors;
       retry_or_fail(c, idx, now);
       return;
@@ -169,10 +147,7 @@ class SessionIo {
   }
 
   void on_connected(Client& c, std::uint32_t idx, std::uint32_t ev) {
-    int err = 0;
-    socklen_t len = sizeof err;
-    getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &err, &len);
-    if (err != 0 || (ev & (EPOLLERR | EPOLLHUP)) != 0) {
+    if (tcp_connect_failed(c.fd, ev)) {
       ++counters_.connect_errors;
       close_fd(c);
       retry_or_fail(c, idx, mono_ns());
@@ -193,12 +168,7 @@ class SessionIo {
   void drive_handshake(Client& c, std::uint32_t idx) {
     switch (c.tls->handshake()) {
       case TlsConn::Io::kOk: {
-        const std::int64_t us = (mono_ns() - c.tls_start_ns) / 1000;
-        counters_.tls_handshake_us.add(static_cast<std::uint64_t>(us > 0 ? us : 0));
-        if (counters_.tls_suite.empty()) {
-          counters_.tls_suite = c.tls->ciphersuite();
-          counters_.tls_peer_key = c.tls->peer_key();
-        }
+        counters_.tls.done(*c.tls, c.tls_start_ns);
         start_upgrade(c);
         return;
       }
@@ -209,8 +179,7 @@ class SessionIo {
         want_write(c, true);
         return;
       default:
-        ++counters_.tls_errors;
-        if (counters_.tls_error.empty()) counters_.tls_error = c.tls->error();
+        counters_.tls.failed(*c.tls);
         close_fd(c);
         retry_or_fail(c, idx, mono_ns());
         return;
@@ -266,33 +235,17 @@ class SessionIo {
 
   // Writes what c.out holds, through TLS with --tls; arms EPOLLOUT for the rest.
   void flush(Client& c) {
-    while (c.out_off < c.out.size()) {
-      const auto* p = reinterpret_cast<const std::uint8_t*>(c.out.data()) + c.out_off;
-      const std::size_t left = c.out.size() - c.out_off;
-      if (c.tls != nullptr) {
-        std::size_t done = 0;
-        const TlsConn::Io io = c.tls->write(p, left, done);
-        c.out_off += done;
-        if (io == TlsConn::Io::kOk) continue;
-        if (io == TlsConn::Io::kWantWrite || io == TlsConn::Io::kWantRead) {
-          want_write(c, true);
-          return;
-        }
-      } else {
-        const ssize_t n = ::send(c.fd, p, left, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n > 0) {
-          c.out_off += static_cast<std::size_t>(n);
-          continue;
-        }
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-          want_write(c, true);
-          return;
-        }
-      }
-      ++counters_.socket_errors;
-      end(c);
-      return;
+    const auto* data = reinterpret_cast<const std::uint8_t*>(c.out.data());
+    switch (flush_bytes(c.fd, c.tls.get(), data, c.out.size(), c.out_off)) {
+      case Flush::kDone:
+        break;
+      case Flush::kBlocked:
+        want_write(c, true);
+        return;
+      case Flush::kFailed:
+        ++counters_.socket_errors;
+        end(c);
+        return;
     }
     c.out.clear();
     c.out_off = 0;

@@ -22,6 +22,7 @@
 
 #include "tools/load/histogram.h"
 #include "tools/load/server_messages.h"
+#include "tools/load/tls_client.h"
 
 namespace rc::load {
 
@@ -112,11 +113,7 @@ struct Counters {
   std::uint64_t foreign_chat = 0;        // chat messages without a client_id of ours
   Histogram ack_latency_us;              // window
   // TLS
-  std::uint64_t tls_errors = 0;  // handshakes that failed
-  Histogram tls_handshake_us;    // TCP connected to handshake done
-  std::string tls_suite;         // of the first handshake
-  std::string tls_peer_key;
-  std::string tls_error;  // the first failure
+  TlsTally tls;  // with --tls
   // convergence
   std::uint64_t probes_sent = 0;
   std::uint64_t clients_compared = 0;    // clients whose room has a truth
@@ -172,11 +169,7 @@ struct Counters {
     seq_not_increasing += o.seq_not_increasing;
     foreign_chat += o.foreign_chat;
     ack_latency_us.merge(o.ack_latency_us);
-    tls_errors += o.tls_errors;
-    tls_handshake_us.merge(o.tls_handshake_us);
-    if (tls_suite.empty()) tls_suite = o.tls_suite;
-    if (tls_peer_key.empty()) tls_peer_key = o.tls_peer_key;
-    if (tls_error.empty()) tls_error = o.tls_error;
+    tls.merge(o.tls);
     probes_sent += o.probes_sent;
     clients_compared += o.clients_compared;
     clients_mismatched += o.clients_mismatched;

@@ -33,6 +33,7 @@
 #include <string>
 
 #include "core/crypto.h"
+#include "tools/load/histogram.h"
 #include "tools/load/net.h"
 
 namespace rc::load {
@@ -225,6 +226,65 @@ class TlsConn {
   std::size_t pending_write_ = 0;  // the length of a write that must be repeated
   bool failed_ = false;
   int last_error_ = 0;
+};
+
+// What flush_bytes left: all written, a full socket (wait for EPOLLOUT), or an error.
+enum class Flush : std::uint8_t { kDone, kBlocked, kFailed };
+
+// Writes data[off..size) to the non-blocking socket fd, through tls when it is
+// not null, until all of it is out or the socket is full; off counts what went.
+inline Flush flush_bytes(int fd, TlsConn* tls, const std::uint8_t* data, std::size_t size,
+                         std::size_t& off) {
+  while (off < size) {
+    if (tls != nullptr) {
+      std::size_t done = 0;
+      const TlsConn::Io io = tls->write(data + off, size - off, done);
+      off += done;
+      if (io == TlsConn::Io::kOk) continue;
+      if (io == TlsConn::Io::kWantWrite || io == TlsConn::Io::kWantRead) return Flush::kBlocked;
+      return Flush::kFailed;
+    }
+    const ssize_t n = ::send(fd, data + off, size - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      off += static_cast<std::size_t>(n);
+    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      return Flush::kBlocked;
+    } else if (n == 0 || errno != EINTR) {
+      return Flush::kFailed;
+    }
+  }
+  return Flush::kDone;
+}
+
+// The TLS handshakes of a set of connections: how many failed, how long the
+// others took, and what the first one negotiated. Per worker, merged at the end.
+struct TlsTally {
+  std::uint64_t errors = 0;  // handshakes that failed
+  Histogram handshake_us;    // TCP connected to handshake done
+  std::string suite;         // of the first handshake
+  std::string peer_key;      // of the first handshake
+  std::string first_error;   // the first failure
+
+  // A handshake that completed; its TCP connection was up at start_ns (mono_ns).
+  void done(const TlsConn& tls, std::int64_t start_ns) {
+    const std::int64_t us = (mono_ns() - start_ns) / 1000;
+    handshake_us.add(static_cast<std::uint64_t>(us > 0 ? us : 0));
+    if (suite.empty()) {
+      suite = tls.ciphersuite();
+      peer_key = tls.peer_key();
+    }
+  }
+  void failed(const TlsConn& tls) {
+    ++errors;
+    if (first_error.empty()) first_error = tls.error();
+  }
+  void merge(const TlsTally& o) {
+    errors += o.errors;
+    handshake_us.merge(o.handshake_us);
+    if (suite.empty()) suite = o.suite;
+    if (peer_key.empty()) peer_key = o.peer_key;
+    if (first_error.empty()) first_error = o.first_error;
+  }
 };
 
 // GET path over TLS from addr:port on a non-blocking socket, every step
