@@ -28,17 +28,8 @@ ShardStats& Shard::stats() {
 std::uint64_t Shard::send(ConnId id, FrameRef frame) {
   Conn* k = impl_->lookup(id);
   if (k == nullptr || k->state != Conn::kOpen || !frame || frame.size() == 0) return 0;
-  SendNode* nd = impl_->node();
-  k->unsent += frame.size();
-  nd->frame = std::move(frame);
-  if (k->tail == nullptr) {
-    k->head = k->tail = nd;
-  } else {
-    k->tail->next = nd;
-    k->tail = nd;
-  }
+  impl_->enqueue(k, static_cast<std::uint32_t>(id), std::move(frame), /*cipher=*/false);
   stats().frames_out_total.add();
-  impl_->mark_dirty(k, static_cast<std::uint32_t>(id));
   return k->unsent;
 }
 
@@ -104,15 +95,11 @@ void Shard::close(ConnId id) {
     k->tls->close_notify();
     impl_->tls_flush_output(k, slot);
   }
-  k->state = Conn::kDraining;
-  k->drain_watch = false;
-  Impl::free_input(k);
-  k->close_deadline_ms = now_ms_ + opts_.linger_ms;
-  impl_->closing.push_back(id);
+  impl_->start_draining(k, slot);
   if (k->head == nullptr && k->send_op == nullptr) impl_->start_linger(k, slot);
 }
 
-bool Shard::handoff(ConnId id, std::uint32_t target_shard, void* payload) {
+void Shard::handoff(ConnId id, std::uint32_t target_shard, void* payload) {
   Conn* k = impl_->lookup(id);
   RC_ASSERT(k != nullptr && k->state == Conn::kOpen && !k->recv_armed);
   // Only transport bytes (a TLS handshake's last flight) may still be queued;
@@ -122,7 +109,6 @@ bool Shard::handoff(ConnId id, std::uint32_t target_shard, void* payload) {
   k->state = Conn::kHandoff;
   k->handoff_target = target_shard;
   k->handoff_payload = payload;
-  return true;
 }
 
 bool Shard::post(std::uint32_t target_shard, Mail&& mail) {

@@ -155,10 +155,13 @@ class Shard {
   void set_streaming(ConnId id);
   // Graceful close (flush, shut down writes, linger, close). Detaches the app.
   void close(ConnId id);
-  // Moves the connection to another shard (see the header comment). The app
-  // must not have sent anything on it. On failure (the target mailbox is full)
-  // the connection stays here and false is returned.
-  bool handoff(ConnId id, std::uint32_t target_shard, void* payload);
+  // Moves the connection to another shard (see the header comment), once
+  // transport bytes still queued (a TLS handshake's last flight) are sent. The
+  // app must not have sent anything on it and lets go of it at once. If the
+  // target's mailbox is full at that moment the connection is dropped (and
+  // logged), and this shard's app gets the payload back through
+  // on_adopt(0, payload) to free it.
+  void handoff(ConnId id, std::uint32_t target_shard, void* payload);
   bool is_open(ConnId id) const;
   // One pointer of app state per connection (nullptr until set).
   void set_app_data(ConnId id, void* data);

@@ -91,28 +91,28 @@ void Shard::Impl::finish_handoff(Conn* k, std::uint32_t slot) {
   k->tls = nullptr;
   std::uint32_t target = k->handoff_target;
   k->input = InputBuffer{};
-  int fd = k->fd;
   k->fd = -1;
   k->state = Conn::kDead;
   release_slot(k, slot);
   if (!s.post(target, std::move(m))) {
     RC_ERROR("shard {} mailbox is full: dropping a connection being handed to it", target);
-    ::close(fd);
-    std::free(m.input.data);
-    delete static_cast<tls::Session*>(m.tls);
-    app->on_adopt(0, m.payload);  // lets the app free the payload
+    drop_adopt_mail(m);
   }
   stats().handoffs_total.add();
+}
+
+void Shard::Impl::drop_adopt_mail(Mail& m) {
+  ::close(m.fd);
+  std::free(m.input.data);
+  delete static_cast<tls::Session*>(m.tls);
+  if (app) app->on_adopt(0, m.payload);
 }
 
 void Shard::Impl::adopt(Mail& m) {
   std::uint32_t slot;
   Conn* k = allocate(slot);
   if (k == nullptr) {
-    ::close(m.fd);
-    std::free(m.input.data);
-    delete static_cast<tls::Session*>(m.tls);
-    app->on_adopt(0, m.payload);
+    drop_adopt_mail(m);
     return;
   }
   k->fd = m.fd;

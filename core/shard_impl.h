@@ -59,7 +59,6 @@ struct Shard::Conn {
   bool streaming = false;
   bool dirty = false;
   bool drain_watch = false;
-  bool closing_listed = false;
   std::uint32_t head_offset = 0;
   SendOp* send_op = nullptr;
   SendNode* head = nullptr;
@@ -91,6 +90,9 @@ struct Shard::Impl {
   static constexpr std::uint32_t kChunkSlots = 1024;
   static constexpr std::uint16_t kBufferGroup = 0;
   static constexpr std::uint32_t kReapBatch = 256;
+  static constexpr std::int64_t kSweepIntervalMs = 1000;   // timeouts, pings, settle_heap
+  static constexpr std::int64_t kShutdownPollMs = 50;      // how often shutdown progress is checked
+  static constexpr std::size_t kSendNodesPerChunk = 1024;  // the node pool grows by this many
 
   static std::uint64_t pack(Op op, std::uint32_t slot, std::uint32_t gen) {
     return (static_cast<std::uint64_t>(op) << 56) |
@@ -160,6 +162,12 @@ struct Shard::Impl {
 
   // ---- send queue nodes and ops (core/shard_table.cc)
   SendNode* node();
+  // Appends frame to k's send queue (cipher: bytes that must not be
+  // encrypted again) and marks k for this turn's flush.
+  void enqueue(Conn* k, std::uint32_t slot, FrameRef frame, bool cipher);
+  // The app is done with k: what is queued still goes out, then the linger
+  // close (sweep_closing enforces the deadline).
+  void start_draining(Conn* k, std::uint32_t slot);
   void free_node(SendNode* nd);
   SendOp* op();
   void free_op(SendOp* o);
@@ -222,6 +230,9 @@ struct Shard::Impl {
   void sweep_closing(std::int64_t now);
   void finish_handoff(Conn* k, std::uint32_t slot);
   void adopt(Mail& m);
+  // Closes and frees an adopt mail's connection; the app (while there is one)
+  // frees its payload through on_adopt(0, payload).
+  void drop_adopt_mail(Mail& m);
 };
 
 }  // namespace rc

@@ -150,10 +150,10 @@ void Shard::Impl::loop() {
   std::int64_t now = monotonic_ms();
   s.now_ms_ = now;
   std::int64_t next_tick = now + s.opts_.tick_ms;
-  std::int64_t next_sweep = now + 1000;
+  std::int64_t next_sweep = now + kSweepIntervalMs;
   while (true) {
     std::int64_t due = std::min(next_tick, next_sweep);
-    if (shutdown_seen) due = std::min(due, now + 50);
+    if (shutdown_seen) due = std::min(due, now + kShutdownPollMs);
     std::int64_t wait_ms = std::max<std::int64_t>(0, due - now);
     ring->submit_and_wait(std::chrono::milliseconds(wait_ms));
     now = monotonic_ms();
@@ -174,7 +174,7 @@ void Shard::Impl::loop() {
       sweep_closing(now);
       app->on_sweep(now);
       settle_heap();
-      next_sweep = now + 1000;
+      next_sweep = now + kSweepIntervalMs;
     }
     app->on_loop_end(now);
     rearm_pending();
@@ -195,10 +195,7 @@ void Shard::Impl::teardown() {
       if (m.kind == Mail::Kind::kApp) {
         app->on_mail(m);
       } else if (m.kind == Mail::Kind::kAdopt) {
-        ::close(m.fd);
-        std::free(m.input.data);
-        delete static_cast<tls::Session*>(m.tls);
-        app->on_adopt(0, m.payload);
+        drop_adopt_mail(m);
       }
     }
   }
@@ -221,11 +218,8 @@ void Shard::Impl::teardown() {
   if (event_fd >= 0) ::close(event_fd);
   Mail m;
   while (mailbox.try_pop(m)) {
-    if (m.kind == Mail::Kind::kAdopt) {
-      ::close(m.fd);
-      std::free(m.input.data);
-      delete static_cast<tls::Session*>(m.tls);
-    }
+    if (m.kind == Mail::Kind::kAdopt)
+      drop_adopt_mail(m);  // no app left: its payload is not ours to free
   }
   // The kernel is done with every send once the ring is closed.
   ring.reset();

@@ -58,14 +58,36 @@ void Shard::Impl::release_slot(Conn* k, std::uint32_t slot) {
   stats().connections.sub();
 }
 
-// ---- send queue nodes and ops (pools grow in chunks, never shrink)
+void Shard::Impl::enqueue(Conn* k, std::uint32_t slot, FrameRef frame, bool cipher) {
+  SendNode* nd = node();
+  k->unsent += frame.size();
+  nd->frame = std::move(frame);
+  nd->cipher = cipher;
+  if (k->tail == nullptr) {
+    k->head = k->tail = nd;
+  } else {
+    k->tail->next = nd;
+    k->tail = nd;
+  }
+  mark_dirty(k, slot);
+}
+
+void Shard::Impl::start_draining(Conn* k, std::uint32_t slot) {
+  k->state = Conn::kDraining;
+  k->drain_watch = false;
+  free_input(k);
+  k->close_deadline_ms = s.now_ms_ + s.opts_.linger_ms;
+  closing.push_back(id_of(k, slot));
+}
+
+// ---- send queue nodes (a pool that grows in chunks and never shrinks) and
+// send ops (see op())
 
 Shard::SendNode* Shard::Impl::node() {
   if (free_nodes == nullptr) {
-    constexpr std::size_t n = 1024;
-    node_chunks.emplace_back(new SendNode[n]);
+    node_chunks.emplace_back(new SendNode[kSendNodesPerChunk]);
     SendNode* c = node_chunks.back().get();
-    for (std::size_t i = 0; i < n; ++i) {
+    for (std::size_t i = 0; i < kSendNodesPerChunk; ++i) {
       c[i].next = free_nodes;
       free_nodes = &c[i];
     }
@@ -162,6 +184,8 @@ bool Shard::Impl::append_input(Conn* k, const std::uint8_t* data, std::size_t le
   std::size_t need = k->input.size + len;
   if (need > s.opts_.input_bytes_max) return false;
   if (need > k->input.capacity) {
+    // Doubling (from a first 256 bytes) keeps a frame arriving in many small
+    // reads linear in its size; never past the per-connection bound.
     std::size_t cap = std::max<std::size_t>(
         need, std::min<std::size_t>(s.opts_.input_bytes_max, k->input.capacity * 2 + 256));
     void* mem = std::realloc(k->input.data, cap + limits::read_padding_bytes);

@@ -62,13 +62,8 @@ void Shard::Impl::tls_end(Conn* k, std::uint32_t slot, CloseReason why) {
     peer_gone(k, slot, why);
     return;
   }
-  const ConnId id = id_of(k, slot);
-  k->state = Conn::kDraining;
-  k->drain_watch = false;
-  free_input(k);
-  k->close_deadline_ms = s.now_ms_ + s.opts_.linger_ms;
-  closing.push_back(id);
-  app->on_closed(id, why);
+  start_draining(k, slot);
+  app->on_closed(id_of(k, slot), why);
 }
 
 // Encrypts every plaintext frame still queued, in order.
@@ -91,18 +86,9 @@ void Shard::Impl::tls_flush_output(Conn* k, std::uint32_t slot) {
   tls_encrypt_queue(k);
   std::span<const std::uint8_t> out = k->tls->pending_output();
   if (out.empty()) return;
-  SendNode* nd = node();
-  nd->frame = FrameRef::copy_of({reinterpret_cast<const char*>(out.data()), out.size()});
-  nd->cipher = true;
+  enqueue(k, slot, FrameRef::copy_of({reinterpret_cast<const char*>(out.data()), out.size()}),
+          /*cipher=*/true);
   k->tls->consumed(out.size());
-  k->unsent += nd->frame.size();
-  if (k->tail == nullptr) {
-    k->head = k->tail = nd;
-  } else {
-    k->tail->next = nd;
-    k->tail = nd;
-  }
-  mark_dirty(k, slot);
 }
 
 }  // namespace rc
