@@ -1,11 +1,11 @@
 #include "core/ring.h"
 
+#include <fmt/format.h>
 #include <liburing.h>
 #include <sys/mman.h>
 
 #include <cerrno>
 #include <cstring>
-#include <fmt/format.h>
 
 namespace rc {
 
@@ -34,8 +34,12 @@ struct Ring::Impl {
   }
 };
 
-bool Completion::more() const { return (flags & IORING_CQE_F_MORE) != 0; }
-bool Completion::has_buffer() const { return (flags & IORING_CQE_F_BUFFER) != 0; }
+bool Completion::more() const {
+  return (flags & IORING_CQE_F_MORE) != 0;
+}
+bool Completion::has_buffer() const {
+  return (flags & IORING_CQE_F_BUFFER) != 0;
+}
 std::uint16_t Completion::buffer_id() const {
   return static_cast<std::uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
 }
@@ -53,13 +57,16 @@ Ring::~Ring() {
 
 static Status probe_ops(io_uring* ring) {
   io_uring_probe* probe = io_uring_get_probe_ring(ring);
-  if (probe == nullptr) return Status::error("io_uring probe failed (kernel 6.1 or newer is needed)");
+  if (probe == nullptr)
+    return Status::error("io_uring probe failed (kernel 6.1 or newer is needed)");
   struct Need {
     int op;
     const char* name;
   };
-  const Need needs[] = {{IORING_OP_ACCEPT, "ACCEPT"},     {IORING_OP_RECV, "RECV"},
-                        {IORING_OP_SENDMSG, "SENDMSG"},   {IORING_OP_READ, "READ"},
+  const Need needs[] = {{IORING_OP_ACCEPT, "ACCEPT"},
+                        {IORING_OP_RECV, "RECV"},
+                        {IORING_OP_SENDMSG, "SENDMSG"},
+                        {IORING_OP_READ, "READ"},
                         {IORING_OP_ASYNC_CANCEL, "ASYNC_CANCEL"},
                         {IORING_OP_PROVIDE_BUFFERS, "PROVIDE_BUFFERS"},
                         {IORING_OP_MSG_RING, "MSG_RING"}};
@@ -69,8 +76,8 @@ static Status probe_ops(io_uring* ring) {
   }
   io_uring_free_probe(probe);
   if (!missing.empty()) {
-    return Status::error(fmt::format("this kernel's io_uring lacks:{} (kernel 6.1 or newer is needed)",
-                                     missing));
+    return Status::error(
+        fmt::format("this kernel's io_uring lacks:{} (kernel 6.1 or newer is needed)", missing));
   }
   return Status::ok();
 }
@@ -102,17 +109,21 @@ Result<std::unique_ptr<Ring>> Ring::create(std::uint32_t entries) {
   }
   r->impl_->initialized = true;
   if (!(p.features & IORING_FEAT_EXT_ARG)) {
-    return Status::error("this kernel's io_uring lacks EXT_ARG waits (kernel 5.11 or newer is needed)");
+    return Status::error(
+        "this kernel's io_uring lacks EXT_ARG waits (kernel 5.11 or newer is needed)");
   }
   if (!(p.features & IORING_FEAT_NODROP)) {
-    return Status::error("this kernel's io_uring may drop completions (kernel 5.5 or newer is needed)");
+    return Status::error(
+        "this kernel's io_uring may drop completions (kernel 5.5 or newer is needed)");
   }
   Status s = probe_ops(&r->impl_->ring);
   if (!s) return s;
   return r;
 }
 
-int Ring::fd() const { return impl_->ring.ring_fd; }
+int Ring::fd() const {
+  return impl_->ring.ring_fd;
+}
 
 void Ring::accept_multishot(int listen_fd, std::uint64_t user_data) {
   io_uring_sqe* s = impl_->sqe();
@@ -139,6 +150,12 @@ void Ring::recv_once(int fd, std::uint16_t buffer_group, std::uint64_t user_data
 void Ring::sendmsg(int fd, const msghdr* msg, std::uint64_t user_data) {
   io_uring_sqe* s = impl_->sqe();
   io_uring_prep_sendmsg(s, fd, msg, MSG_NOSIGNAL);
+  io_uring_sqe_set_data64(s, user_data);
+}
+
+void Ring::send(int fd, const void* data, std::size_t bytes, std::uint64_t user_data) {
+  io_uring_sqe* s = impl_->sqe();
+  io_uring_prep_send(s, fd, data, bytes, MSG_NOSIGNAL);
   io_uring_sqe_set_data64(s, user_data);
 }
 
@@ -196,7 +213,8 @@ Status Ring::register_buffers(std::uint16_t group, std::uint32_t count, std::uin
   RC_ASSERT(count > 0 && (count & (count - 1)) == 0 && count <= 32768);
   Impl& m = *impl_;
   m.br_bytes = count * sizeof(io_uring_buf);
-  void* ring_mem = mmap(nullptr, m.br_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+  void* ring_mem =
+      mmap(nullptr, m.br_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
   if (ring_mem == MAP_FAILED) return Status::error("mmap of the buffer ring failed");
   m.br = static_cast<io_uring_buf_ring*>(ring_mem);
   // The kernel takes buffers in ring order, so every one of them is touched

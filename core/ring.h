@@ -55,6 +55,8 @@ class Ring {
   void recv_multishot(int fd, std::uint16_t buffer_group, std::uint64_t user_data);
   void recv_once(int fd, std::uint16_t buffer_group, std::uint64_t user_data);
   void sendmsg(int fd, const msghdr* msg, std::uint64_t user_data);
+  // One contiguous range: IORING_OP_SEND skips the msghdr copy of sendmsg.
+  void send(int fd, const void* data, std::size_t bytes, std::uint64_t user_data);
   void read(int fd, void* buf, std::uint32_t bytes, std::uint64_t user_data);
   void cancel(std::uint64_t target_user_data, std::uint64_t user_data);
   // Posts a completion with (res, user_data) to another ring: a cross-shard wake-up.

@@ -10,7 +10,7 @@
 // - The loop, once per turn: submit + wait (one io_uring_enter) until a
 //   completion, the next tick or the next sweep; dispatch completions;
 //   drain the mailbox; run the tick and the once-a-second sweep when due;
-//   ShardApp::on_loop_end(); then queue one sendmsg per connection with
+//   ShardApp::on_loop_end(); then queue one send (or sendmsg) per connection with
 //   unsent frames. Sends are therefore batched per loop turn.
 // - Receiving: multishot recv into the shard's provided buffer ring; an idle
 //   connection holds no receive buffer. Bytes the app did not consume stay in

@@ -15,7 +15,7 @@
 //     core/shard_loop.cc    run, set-up, the loop, dispatch, mailbox, teardown
 //     core/shard_table.cc   connection table, send pools, heap, input buffer
 //     core/shard_recv.cc    accept, receive, delivery to the app
-//     core/shard_send.cc    the send queue and sendmsg completions
+//     core/shard_send.cc    the send queue, send/sendmsg and their completions
 //     core/shard_close.cc   closing, linger, hand-off and adoption
 //     core/shard_tls.cc     the TLS path
 //     core/shard_group.cc   ShardGroup, the listener, the clocks

@@ -88,10 +88,15 @@ void Shard::Impl::start_send(Conn* k, std::uint32_t slot) {
     offset = 0;
     ++n;
   }
+  k->send_op = o;
+  if (n == 1) {
+    // The common case (one delta per tick): a plain send, no msghdr to copy.
+    ring->send(k->fd, o->iov[0].iov_base, o->iov[0].iov_len, pack(kOpSend, slot, k->gen));
+    return;
+  }
   o->msg = msghdr{};
   o->msg.msg_iov = o->iov;
   o->msg.msg_iovlen = n;
-  k->send_op = o;
   ring->sendmsg(k->fd, &o->msg, pack(kOpSend, slot, k->gen));
 }
 
