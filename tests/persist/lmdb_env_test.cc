@@ -8,22 +8,12 @@
 #include <string>
 #include <vector>
 
+#include "tests/persist/temp_dir.h"
+
 namespace rc::persist::db {
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "rc-lmdb-XXXXXX").string();
-    RC_ASSERT(::mkdtemp(pattern.data()) != nullptr);
-    path_ = pattern;
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using testing::TempDir;
 
 std::unique_ptr<Env> open_env(const std::string& dir, std::size_t map_bytes = 1 << 24) {
   auto env = Env::open(dir, EnvOptions{map_bytes, false});

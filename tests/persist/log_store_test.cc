@@ -10,28 +10,13 @@
 #include <string>
 #include <vector>
 
+#include "tests/persist/temp_dir.h"
+
 namespace rc::persist {
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "rc-store-XXXXXX").string();
-    RC_ASSERT(::mkdtemp(pattern.data()) != nullptr);
-    path_ = pattern;
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::string& path() const { return path_; }
-  std::string file(const std::string& name) const { return fmt::format("{}/{}", path_, name); }
-
- private:
-  std::string path_;
-};
-
-void write_file(const std::string& path, std::string_view bytes) {
-  std::ofstream out(path, std::ios::binary);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
+using testing::TempDir;
+using testing::write_file;
 
 StoreOptions options_for(const std::string& dir, std::string key_file = {}) {
   StoreOptions o;

@@ -21,24 +21,12 @@
 #include "persist/lmdb_env.h"
 #include "persist/log_writer.h"
 #include "persist/record.h"
+#include "tests/persist/temp_dir.h"
 
 namespace rc::persist {
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "rc-tool-XXXXXX").string();
-    RC_ASSERT(::mkdtemp(pattern.data()) != nullptr);
-    path_ = pattern;
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::string& path() const { return path_; }
-  std::string file(const std::string& name) const { return fmt::format("{}/{}", path_, name); }
-
- private:
-  std::string path_;
-};
+using testing::TempDir;
 
 std::string tool_path() {
   const auto self = std::filesystem::read_symlink("/proc/self/exe");

@@ -25,28 +25,17 @@
 
 #include "persist/log_store.h"
 #include "persist/log_writer.h"
+#include "tests/persist/temp_dir.h"
 
 namespace rc::persist {
 namespace {
+
+using testing::TempDir;
 
 using namespace std::chrono_literals;
 
 constexpr const char* kRoom = "durable-room";
 constexpr std::size_t kReportsBeforeKill = 400;
-
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "rc-kill9-XXXXXX").string();
-    RC_ASSERT(::mkdtemp(pattern.data()) != nullptr);
-    path_ = pattern;
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 struct Reported {
   std::uint64_t seq = 0;

@@ -17,26 +17,14 @@
 
 #include "persist/lmdb_env.h"
 #include "persist/record.h"
+#include "tests/persist/temp_dir.h"
 
 namespace rc::persist {
 namespace {
 
+using testing::TempDir;
+
 using namespace std::chrono_literals;
-
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "rc-writer-XXXXXX").string();
-    RC_ASSERT(::mkdtemp(pattern.data()) != nullptr);
-    path_ = pattern;
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::string& path() const { return path_; }
-  std::string file(const std::string& name) const { return fmt::format("{}/{}", path_, name); }
-
- private:
-  std::string path_;
-};
 
 // Collects what the writer delivers, as a shard would (any thread may ask).
 class Collector {
