@@ -2,6 +2,7 @@
 // down in order (PROTOCOL section 6).
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -34,6 +35,20 @@ sigset_t block_signals() {
   return set;
 }
 
+// Raises the soft limit on open files to the hard one: every session is a
+// socket, and the soft default (often 1,024) is far below what a server of
+// thousands of classes holds. Returns the limit now in force.
+rlim_t raise_fd_limit() {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return 0;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rlimit want = rl;
+    want.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &want) == 0) rl = want;
+  }
+  return rl.rlim_cur;
+}
+
 // Exit statuses: 0 after a clean shutdown, 1 when the server cannot start
 // (port taken, io_uring missing), 2 for bad configuration (flags, key, secret).
 constexpr int kExitStartFailed = 1;
@@ -41,6 +56,7 @@ constexpr int kExitBadConfig = 2;
 
 int run(const rc::Config& cfg) {
   sigset_t signals = block_signals();
+  RC_INFO("open files limit {}", raise_fd_limit());
   std::string jwt_secret;
   if (!cfg.jwt_secret_file.empty()) {
     rc::Result<std::string> secret = rc::jwt::load_secret(cfg.jwt_secret_file);

@@ -46,6 +46,10 @@ inline constexpr std::uint32_t recv_buffer_bytes = 16384;   // one provided rece
 // finds the ring empty re-arms its receive at the end of the loop turn.
 inline constexpr std::uint32_t recv_buffers_per_shard = 512;
 inline constexpr std::uint32_t mailbox_slots = 1u << 16;    // per shard, power of two
+// Registered files per shard (io_uring's fixed file table: 8 bytes of kernel
+// memory each): connections in slots past this many, or past RLIMIT_NOFILE,
+// are named by their plain fd.
+inline constexpr std::uint32_t registered_files_per_shard = 1u << 16;
 // Frames in one sendmsg. Every connection with a send in flight holds one
 // op of this many iovecs (a join storm: all of them), so it stays small.
 inline constexpr std::uint32_t send_iovecs_max = 16;

@@ -69,7 +69,8 @@ static Status probe_ops(io_uring* ring) {
                         {IORING_OP_READ, "READ"},
                         {IORING_OP_ASYNC_CANCEL, "ASYNC_CANCEL"},
                         {IORING_OP_PROVIDE_BUFFERS, "PROVIDE_BUFFERS"},
-                        {IORING_OP_MSG_RING, "MSG_RING"}};
+                        {IORING_OP_MSG_RING, "MSG_RING"},
+                        {IORING_OP_FILES_UPDATE, "FILES_UPDATE"}};
   std::string missing;
   for (const Need& n : needs) {
     if (!io_uring_opcode_supported(probe, n.op)) missing += fmt::format(" {}", n.name);
@@ -131,31 +132,42 @@ void Ring::accept_multishot(int listen_fd, std::uint64_t user_data) {
   io_uring_sqe_set_data64(s, user_data);
 }
 
-void Ring::recv_multishot(int fd, std::uint16_t buffer_group, std::uint64_t user_data) {
+namespace {
+
+io_uring_sqe* on_socket(io_uring_sqe* s, Socket sock) {
+  if (sock.fixed) s->flags |= IOSQE_FIXED_FILE;
+  return s;
+}
+
+}  // namespace
+
+void Ring::recv_multishot(Socket sock, std::uint16_t buffer_group, std::uint64_t user_data) {
   io_uring_sqe* s = impl_->sqe();
-  io_uring_prep_recv_multishot(s, fd, nullptr, 0, 0);
-  s->flags |= IOSQE_BUFFER_SELECT;
+  io_uring_prep_recv_multishot(s, sock.value, nullptr, 0, 0);
+  on_socket(s, sock)->flags |= IOSQE_BUFFER_SELECT;
   s->buf_group = buffer_group;
   io_uring_sqe_set_data64(s, user_data);
 }
 
-void Ring::recv_once(int fd, std::uint16_t buffer_group, std::uint64_t user_data) {
+void Ring::recv_once(Socket sock, std::uint16_t buffer_group, std::uint64_t user_data) {
   io_uring_sqe* s = impl_->sqe();
-  io_uring_prep_recv(s, fd, nullptr, 0, 0);
-  s->flags |= IOSQE_BUFFER_SELECT;
+  io_uring_prep_recv(s, sock.value, nullptr, 0, 0);
+  on_socket(s, sock)->flags |= IOSQE_BUFFER_SELECT;
   s->buf_group = buffer_group;
   io_uring_sqe_set_data64(s, user_data);
 }
 
-void Ring::sendmsg(int fd, const msghdr* msg, std::uint64_t user_data) {
+void Ring::sendmsg(Socket sock, const msghdr* msg, std::uint64_t user_data) {
   io_uring_sqe* s = impl_->sqe();
-  io_uring_prep_sendmsg(s, fd, msg, MSG_NOSIGNAL);
+  io_uring_prep_sendmsg(s, sock.value, msg, MSG_NOSIGNAL);
+  on_socket(s, sock);
   io_uring_sqe_set_data64(s, user_data);
 }
 
-void Ring::send(int fd, const void* data, std::size_t bytes, std::uint64_t user_data) {
+void Ring::send(Socket sock, const void* data, std::size_t bytes, std::uint64_t user_data) {
   io_uring_sqe* s = impl_->sqe();
-  io_uring_prep_send(s, fd, data, bytes, MSG_NOSIGNAL);
+  io_uring_prep_send(s, sock.value, data, bytes, MSG_NOSIGNAL);
+  on_socket(s, sock);
   io_uring_sqe_set_data64(s, user_data);
 }
 
@@ -205,6 +217,26 @@ std::uint32_t Ring::reap(Completion* out, std::uint32_t max) {
   }
   io_uring_cq_advance(&impl_->ring, n);
   return n;
+}
+
+Status Ring::register_files(std::uint32_t count) {
+  RC_ASSERT(file_slots_ == 0 && count > 0);
+  int rc = io_uring_register_files_sparse(&impl_->ring, count);
+  if (rc < 0) {
+    return Status::error(
+        fmt::format("registering {} files failed: {}", count, std::strerror(-rc)));
+  }
+  file_slots_ = count;
+  return Status::ok();
+}
+
+void Ring::update_file(std::uint32_t index, const int* fd, std::uint64_t user_data) {
+  RC_ASSERT(index < file_slots_);
+  io_uring_sqe* s = impl_->sqe();
+  // The kernel only reads the fd array; liburing's signature lacks the const.
+  io_uring_prep_files_update(s, const_cast<int*>(fd), 1, static_cast<int>(index));
+  s->flags |= IOSQE_CQE_SKIP_SUCCESS;
+  io_uring_sqe_set_data64(s, user_data);
 }
 
 Status Ring::register_buffers(std::uint16_t group, std::uint32_t count, std::uint32_t bytes,

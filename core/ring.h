@@ -10,6 +10,10 @@
 //
 // user_data is an opaque 64-bit value chosen by the caller (shard.cc packs the
 // operation kind, the connection slot and its generation into it).
+//
+// Sockets are named by a Socket: a plain fd, or an index into the ring's
+// registered file table (register_files), which spares the kernel looking the
+// fd up (and taking and dropping a file reference) on every send and receive.
 
 #include <sys/socket.h>
 
@@ -36,6 +40,12 @@ struct Completion {
   std::uint16_t buffer_id() const;
 };
 
+// The socket an operation works on: a plain fd, or a registered file index.
+struct Socket {
+  int value = -1;
+  bool fixed = false;
+};
+
 class Ring {
  public:
   // Creates a ring with `entries` submission slots (twice as many completion
@@ -52,11 +62,11 @@ class Ring {
   void accept_multishot(int listen_fd, std::uint64_t user_data);
   // Receives into a buffer of `buffer_group`; multishot keeps it armed until
   // an error, EOF or the group running out of buffers (then re-arm).
-  void recv_multishot(int fd, std::uint16_t buffer_group, std::uint64_t user_data);
-  void recv_once(int fd, std::uint16_t buffer_group, std::uint64_t user_data);
-  void sendmsg(int fd, const msghdr* msg, std::uint64_t user_data);
+  void recv_multishot(Socket sock, std::uint16_t buffer_group, std::uint64_t user_data);
+  void recv_once(Socket sock, std::uint16_t buffer_group, std::uint64_t user_data);
+  void sendmsg(Socket sock, const msghdr* msg, std::uint64_t user_data);
   // One contiguous range: IORING_OP_SEND skips the msghdr copy of sendmsg.
-  void send(int fd, const void* data, std::size_t bytes, std::uint64_t user_data);
+  void send(Socket sock, const void* data, std::size_t bytes, std::uint64_t user_data);
   void read(int fd, void* buf, std::uint32_t bytes, std::uint64_t user_data);
   void cancel(std::uint64_t target_user_data, std::uint64_t user_data);
   // Posts a completion with (res, user_data) to another ring: a cross-shard wake-up.
@@ -71,6 +81,17 @@ class Ring {
 
   std::uint64_t submit_calls() const { return submit_calls_; }
 
+  // ---- registered files
+  // Creates an empty table of `count` registered files. Fails (and the ring
+  // goes on with plain fds) when the kernel or RLIMIT_NOFILE refuses it.
+  Status register_files(std::uint32_t count);
+  std::uint32_t file_slots() const { return file_slots_; }
+  // Queues IORING_OP_FILES_UPDATE putting the fd *fd into table slot `index`
+  // (a negative fd empties the slot). The kernel reads *fd when the operation
+  // is submitted, so fd must stay valid until then; operations queued before
+  // and after run in queue order, so a receive queued after update_file
+  // finds the file. A failure completes with user_data; success is silent.
+  void update_file(std::uint32_t index, const int* fd, std::uint64_t user_data);
   // ---- provided buffers
   // Registers a ring of `count` buffers of `bytes` each (plus `padding` readable
   // bytes after each) under `group`. count must be a power of two.
@@ -88,6 +109,7 @@ class Ring {
   std::unique_ptr<Impl> impl_;
   std::uint64_t submit_calls_ = 0;
   std::uint32_t buf_bytes_ = 0;
+  std::uint32_t file_slots_ = 0;
 };
 
 }  // namespace rc

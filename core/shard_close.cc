@@ -116,6 +116,7 @@ void Shard::Impl::adopt(Mail& m) {
     return;
   }
   k->fd = m.fd;
+  register_file(k, slot);
   k->streaming = true;
   k->tls = static_cast<tls::Session*>(m.tls);
   // The handshake is over (the request head was read through it): from

@@ -59,6 +59,7 @@ struct Shard::Conn {
   bool streaming = false;
   bool dirty = false;
   bool drain_watch = false;
+  bool fixed = false;  // registered in the ring's file table at the slot's index
   std::uint32_t head_offset = 0;
   SendOp* send_op = nullptr;
   SendNode* head = nullptr;
@@ -85,6 +86,7 @@ struct Shard::Impl {
     kOpCancel,
     kOpEventfd,
     kOpWake,
+    kOpFiles,
   };
   static constexpr std::uint32_t kGenMask = 0xffffff;
   static constexpr std::uint32_t kChunkSlots = 1024;
@@ -197,6 +199,11 @@ struct Shard::Impl {
 
   // ---- receiving (core/shard_recv.cc)
   void arm_recv(Conn* k, std::uint32_t slot);
+  // Registers k's socket at its slot's index when the table reaches that far.
+  void register_file(Conn* k, std::uint32_t slot);
+  static Socket socket_of(const Conn* k, std::uint32_t slot) {
+    return k->fixed ? Socket{static_cast<int>(slot), true} : Socket{k->fd, false};
+  }
   void on_accept(const Completion& c);
   void on_recv(const Completion& c);
   void after_recv(Conn* k, std::uint32_t slot);

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <pthread.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -62,6 +63,16 @@ Status Shard::Impl::setup() {
   Status st = ring->register_buffers(kBufferGroup, limits::recv_buffers_per_shard,
                                      limits::recv_buffer_bytes, limits::read_padding_bytes);
   if (!st) return st;
+  // The table may not be longer than RLIMIT_NOFILE; connections past it use
+  // their plain fd.
+  rlimit files{};
+  std::uint32_t slots = limits::registered_files_per_shard;
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < slots) {
+    slots = static_cast<std::uint32_t>(files.rlim_cur);
+  }
+  if (Status fixed = ring->register_files(slots); !fixed) {
+    RC_WARN("shard {}: {}; sockets are named by fd", s.opts_.index, fixed.message());
+  }
   st = listen();
   if (!st) return st;
   event_fd = eventfd(0, EFD_CLOEXEC);
@@ -100,6 +111,11 @@ void Shard::Impl::dispatch(const Completion& c) {
       wake_pending.store(false, std::memory_order_release);
       break;
     case kOpCancel:
+      break;
+    case kOpFiles:
+      // Only failures complete (IOSQE_CQE_SKIP_SUCCESS); the connection's
+      // next receive or send then fails and closes it.
+      RC_WARN("registering a socket failed: {}", std::strerror(-c.res));
       break;
     case kOpNone:
       if (c.res < 0) RC_WARN("a cross-shard wake-up failed: {}", std::strerror(-c.res));

@@ -18,11 +18,19 @@ void Shard::Impl::arm_recv(Conn* k, std::uint32_t slot) {
   RC_ASSERT(!k->recv_armed && k->fd >= 0);
   std::uint64_t ud = pack(kOpRecv, slot, k->gen);
   if (k->streaming) {
-    ring->recv_multishot(k->fd, kBufferGroup, ud);
+    ring->recv_multishot(socket_of(k, slot), kBufferGroup, ud);
   } else {
-    ring->recv_once(k->fd, kBufferGroup, ud);
+    ring->recv_once(socket_of(k, slot), kBufferGroup, ud);
   }
   k->recv_armed = true;
+}
+
+void Shard::Impl::register_file(Conn* k, std::uint32_t slot) {
+  if (slot >= ring->file_slots()) return;
+  // Reads k->fd when submitted: a connection closed before then empties the
+  // slot instead (finish_close sets fd to -1), which is what it needs anyway.
+  ring->update_file(slot, &k->fd, pack(kOpFiles, slot, k->gen));
+  k->fixed = true;
 }
 
 void Shard::Impl::on_accept(const Completion& c) {
@@ -41,6 +49,7 @@ void Shard::Impl::on_accept(const Completion& c) {
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   k->fd = fd;
+  register_file(k, slot);
   if (tls_thread) k->tls = new tls::Session(*tls_thread);
   stats().accepted_total.add();
   ConnId id = id_of(k, slot);

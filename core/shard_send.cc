@@ -91,13 +91,13 @@ void Shard::Impl::start_send(Conn* k, std::uint32_t slot) {
   k->send_op = o;
   if (n == 1) {
     // The common case (one delta per tick): a plain send, no msghdr to copy.
-    ring->send(k->fd, o->iov[0].iov_base, o->iov[0].iov_len, pack(kOpSend, slot, k->gen));
+    ring->send(socket_of(k, slot), o->iov[0].iov_base, o->iov[0].iov_len, pack(kOpSend, slot, k->gen));
     return;
   }
   o->msg = msghdr{};
   o->msg.msg_iov = o->iov;
   o->msg.msg_iovlen = n;
-  ring->sendmsg(k->fd, &o->msg, pack(kOpSend, slot, k->gen));
+  ring->sendmsg(socket_of(k, slot), &o->msg, pack(kOpSend, slot, k->gen));
 }
 
 }  // namespace rc
