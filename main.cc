@@ -24,7 +24,12 @@
 namespace {
 
 // Blocks the shutdown signals in this thread and every thread it starts, so
-// that only the main thread's sigwait sees them.
+// that only the main thread's sigwait sees them. Called before any thread
+// exists (the logger's included): a thread that left them unblocked would take
+// a signal meant for sigwait and act on its disposition instead (terminate,
+// or drop it when the parent started the server with SIGINT ignored, as
+// shells do for background jobs). Blocked signals are never dropped, so
+// sigwait sees them whatever the inherited disposition.
 sigset_t block_signals() {
   sigset_t set;
   sigemptyset(&set);
@@ -54,8 +59,7 @@ rlim_t raise_fd_limit() {
 constexpr int kExitStartFailed = 1;
 constexpr int kExitBadConfig = 2;
 
-int run(const rc::Config& cfg) {
-  sigset_t signals = block_signals();
+int run(const rc::Config& cfg, const sigset_t& signals) {
   RC_INFO("open files limit {}", raise_fd_limit());
   std::string jwt_secret;
   if (!cfg.jwt_secret_file.empty()) {
@@ -168,10 +172,11 @@ int main(int argc, char** argv) {
     return parsed.exit_code;
   }
   const rc::Config& cfg = *parsed.config;
+  sigset_t signals = block_signals();
   rc::log::set_level(cfg.log_level);
   rc::log::set_thread_name("main");
   rc::log::start();
-  int rc_code = run(cfg);
+  int rc_code = run(cfg, signals);
   rc::log::stop();
   return rc_code;
 }

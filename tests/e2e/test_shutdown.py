@@ -1,6 +1,7 @@
 """PROTOCOL section 6: SIGTERM/SIGINT close every session with 1001 and the process exits 0."""
 
 import asyncio
+import os
 import signal
 import socket
 import time
@@ -90,6 +91,36 @@ def test_sigint_idle_server_exits_promptly(start_server):
     srv.signal(signal.SIGINT)
     status = srv.wait_exit(2.0)
     assert status == 0, f"exit status {status!r} {time.monotonic() - t0:.1f}s after SIGINT"
+
+
+def shutdown_signals_blocked(pid, tid):
+    with open(f"/proc/{pid}/task/{tid}/status") as f:
+        mask = next(int(line.split()[1], 16) for line in f if line.startswith("SigBlk:"))
+    return all(mask & (1 << (sig - 1)) for sig in (signal.SIGINT, signal.SIGTERM))
+
+
+def test_only_the_main_thread_takes_shutdown_signals(start_server):
+    """Every thread but main (which waits for them in sigwait) blocks SIGINT and SIGTERM:
+    a thread that did not would take the signal itself and die of it or drop it."""
+    srv = start_server({"--threads": 2})
+    pid = srv.proc.pid
+    others = [tid for tid in os.listdir(f"/proc/{pid}/task") if int(tid) != pid]
+    assert len(others) >= 4, f"threads: {others}"  # logger, chat log, two shards
+    unblocked = [tid for tid in others if not shutdown_signals_blocked(pid, tid)]
+    assert not unblocked, f"threads with SIGINT/SIGTERM unblocked: {unblocked}"
+
+
+def test_sigint_works_when_started_with_sigint_ignored(start_server):
+    """Shells start background jobs with SIGINT ignored; an explicit SIGINT still shuts down."""
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited by the child across exec
+    try:
+        srv = start_server()
+    finally:
+        signal.signal(signal.SIGINT, old)
+    srv.expect_exit = True
+    srv.signal(signal.SIGINT)
+    status = srv.wait_exit(2.0)
+    assert status == 0, f"exit status {status!r} 2 s after SIGINT"
 
 
 def drain(ws, quiet=0.3):
