@@ -239,6 +239,11 @@ void Ring::update_file(std::uint32_t index, const int* fd, std::uint64_t user_da
   io_uring_sqe_set_data64(s, user_data);
 }
 
+void Ring::clear_file(std::uint32_t index, std::uint64_t user_data) {
+  static constexpr int kNoFile = -1;
+  update_file(index, &kNoFile, user_data);
+}
+
 Status Ring::register_buffers(std::uint16_t group, std::uint32_t count, std::uint32_t bytes,
                               std::uint32_t padding) {
   RC_ASSERT(impl_->br == nullptr);

@@ -92,6 +92,8 @@ class Ring {
   // and after run in queue order, so a receive queued after update_file
   // finds the file. A failure completes with user_data; success is silent.
   void update_file(std::uint32_t index, const int* fd, std::uint64_t user_data);
+  // update_file with no fd: empties slot `index`, dropping the table's reference.
+  void clear_file(std::uint32_t index, std::uint64_t user_data);
   // ---- provided buffers
   // Registers a ring of `count` buffers of `bytes` each (plus `padding` readable
   // bytes after each) under `group`. count must be a power of two.

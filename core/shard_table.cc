@@ -52,8 +52,7 @@ void Shard::Impl::release_slot(Conn* k, std::uint32_t slot) {
   if (k->fixed) {
     // Nothing of this connection is in flight any more; operations queued
     // for a later connection in this slot come after this in the queue.
-    static constexpr int kNoFile = -1;
-    ring->update_file(slot, &kNoFile, pack(kOpFiles, slot, k->gen));
+    ring->clear_file(slot, pack(kOpFiles, slot, k->gen));
   }
   std::uint32_t gen = k->gen;
   *k = Conn{};

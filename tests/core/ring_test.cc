@@ -36,7 +36,17 @@ struct Pair {
     if (a >= 0) ::close(a);
     if (b >= 0) ::close(b);
   }
+  void close_a() {
+    ::close(a);
+    a = -1;
+  }
 };
+
+// Whether fd's peer has closed: a read returns 0 (EOF) rather than EAGAIN.
+bool at_eof(int fd) {
+  char c;
+  return ::recv(fd, &c, 1, MSG_DONTWAIT) == 0;
+}
 
 std::unique_ptr<Ring> make_ring() {
   auto r = Ring::create(64);
@@ -66,6 +76,18 @@ std::string read_some(int fd) {
   return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
 }
 
+// A ring with a table of kSlots registered files.
+class RingWithFiles : public ::testing::Test {
+ protected:
+  static constexpr std::uint32_t kSlots = 8;
+  void SetUp() override {
+    ring_ = make_ring();
+    ASSERT_NE(ring_, nullptr);
+    ASSERT_TRUE(ring_->register_files(kSlots));
+  }
+  std::unique_ptr<Ring> ring_;
+};
+
 TEST(Ring, SendsOnAPlainFd) {
   auto ring = make_ring();
   ASSERT_NE(ring, nullptr);
@@ -75,89 +97,67 @@ TEST(Ring, SendsOnAPlainFd) {
   EXPECT_EQ(read_some(p.b), "plain");
 }
 
-TEST(Ring, SendsAndReceivesOnARegisteredFile) {
-  auto ring = make_ring();
-  ASSERT_NE(ring, nullptr);
-  ASSERT_TRUE(ring->register_files(8));
-  EXPECT_EQ(ring->file_slots(), 8u);
-  ASSERT_TRUE(ring->register_buffers(kGroup, 4, 1024, 0));
+TEST_F(RingWithFiles, SendsAndReceivesOnARegisteredFile) {
+  EXPECT_EQ(ring_->file_slots(), kSlots);
+  ASSERT_TRUE(ring_->register_buffers(kGroup, 4, 1024, 0));
   Pair p;
   // Installed and used in the same submission: queue order is issue order.
-  ring->update_file(3, &p.a, 99);
-  ring->send(Socket{3, true}, "fixed", 5, 1);
-  ring->recv_once(Socket{3, true}, kGroup, 2);
-  EXPECT_EQ(wait_for(*ring, 1).res, 5);
+  ring_->update_file(3, &p.a, 99);
+  ring_->send(Socket{3, true}, "fixed", 5, 1);
+  ring_->recv_once(Socket{3, true}, kGroup, 2);
+  EXPECT_EQ(wait_for(*ring_, 1).res, 5);
   EXPECT_EQ(read_some(p.b), "fixed");
   ASSERT_EQ(::send(p.b, "back", 4, 0), 4);
-  Completion c = wait_for(*ring, 2);
+  Completion c = wait_for(*ring_, 2);
   ASSERT_EQ(c.res, 4);
   ASSERT_TRUE(c.has_buffer());
-  EXPECT_EQ(std::string(reinterpret_cast<char*>(ring->buffer(c.buffer_id())), 4), "back");
+  EXPECT_EQ(std::string(reinterpret_cast<char*>(ring_->buffer(c.buffer_id())), 4), "back");
 }
 
-TEST(Ring, AnEmptiedSlotFailsAndTheSocketClosesWithItsFd) {
-  auto ring = make_ring();
-  ASSERT_NE(ring, nullptr);
-  ASSERT_TRUE(ring->register_files(4));
+TEST_F(RingWithFiles, AnEmptiedSlotFailsAndTheSocketClosesWithItsFd) {
   Pair p;
-  ring->update_file(0, &p.a, 99);
-  ring->send(Socket{0, true}, "x", 1, 1);
-  EXPECT_EQ(wait_for(*ring, 1).res, 1);
-  static constexpr int kNoFile = -1;
-  ring->update_file(0, &kNoFile, 99);
-  ring->send(Socket{0, true}, "y", 1, 2);
-  EXPECT_EQ(wait_for(*ring, 2).res, -EBADF);
+  ring_->update_file(0, &p.a, 99);
+  ring_->send(Socket{0, true}, "x", 1, 1);
+  EXPECT_EQ(wait_for(*ring_, 1).res, 1);
+  ring_->clear_file(0, 99);
+  ring_->send(Socket{0, true}, "y", 1, 2);
+  EXPECT_EQ(wait_for(*ring_, 2).res, -EBADF);
   // With the table's reference gone, closing the fd closes the socket.
-  ::close(p.a);
-  p.a = -1;
+  p.close_a();
   EXPECT_EQ(read_some(p.b), "x");
-  char c;
-  EXPECT_EQ(::recv(p.b, &c, 1, MSG_DONTWAIT), 0) << "peer sees EOF";
+  EXPECT_TRUE(at_eof(p.b));
 }
 
-TEST(Ring, TheTableKeepsTheSocketOpenUntilTheSlotIsEmptied) {
-  auto ring = make_ring();
-  ASSERT_NE(ring, nullptr);
-  ASSERT_TRUE(ring->register_files(4));
+TEST_F(RingWithFiles, TheTableKeepsTheSocketOpenUntilTheSlotIsEmptied) {
   Pair p;
-  ring->update_file(1, &p.a, 99);
-  ring->submit();
-  ::close(p.a);
-  p.a = -1;
-  char c;
-  EXPECT_EQ(::recv(p.b, &c, 1, MSG_DONTWAIT), -1);
-  EXPECT_EQ(errno, EAGAIN) << "still open: the registered file holds it";
-  ring->send(Socket{1, true}, "z", 1, 1);
-  EXPECT_EQ(wait_for(*ring, 1).res, 1);
-  static constexpr int kNoFile = -1;
-  ring->update_file(1, &kNoFile, 99);
-  ring->submit();
+  ring_->update_file(1, &p.a, 99);
+  ring_->submit();
+  p.close_a();
+  EXPECT_FALSE(at_eof(p.b)) << "still open: the registered file holds it";
+  ring_->send(Socket{1, true}, "z", 1, 1);
+  EXPECT_EQ(wait_for(*ring_, 1).res, 1);
+  ring_->clear_file(1, 99);
+  ring_->submit();
   EXPECT_EQ(read_some(p.b), "z");
-  EXPECT_EQ(::recv(p.b, &c, 1, MSG_DONTWAIT), 0) << "closed once the slot is emptied";
+  EXPECT_TRUE(at_eof(p.b)) << "closed once the slot is emptied";
 }
 
-TEST(Ring, UpdateFileReadsTheFdWhenSubmitted) {
-  auto ring = make_ring();
-  ASSERT_NE(ring, nullptr);
-  ASSERT_TRUE(ring->register_files(4));
+TEST_F(RingWithFiles, UpdateFileReadsTheFdWhenSubmitted) {
   Pair first;
   Pair second;
   int fd = first.a;
-  ring->update_file(2, &fd, 99);
+  ring_->update_file(2, &fd, 99);
   fd = second.a;  // changed before the submission: the slot gets this one
-  ring->send(Socket{2, true}, "late", 4, 1);
-  EXPECT_EQ(wait_for(*ring, 1).res, 4);
+  ring_->send(Socket{2, true}, "late", 4, 1);
+  EXPECT_EQ(wait_for(*ring_, 1).res, 4);
   EXPECT_EQ(read_some(second.b), "late");
   EXPECT_EQ(read_some(first.b), "");
 }
 
-TEST(Ring, AFailedUpdateCompletesWithItsUserData) {
-  auto ring = make_ring();
-  ASSERT_NE(ring, nullptr);
-  ASSERT_TRUE(ring->register_files(4));
+TEST_F(RingWithFiles, AFailedUpdateCompletesWithItsUserData) {
   int not_open = 1 << 20;  // far past any fd this process has
-  ring->update_file(0, &not_open, 77);
-  Completion c = wait_for(*ring, 77);
+  ring_->update_file(0, &not_open, 77);
+  Completion c = wait_for(*ring_, 77);
   EXPECT_EQ(c.res, -EBADF);
 }
 
