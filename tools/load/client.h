@@ -35,7 +35,6 @@ inline constexpr std::uint32_t kOpeningMax = 256;
 inline constexpr int kEventsMax = 512;
 inline constexpr std::int64_t kPollNsMax = 5'000'000;
 inline constexpr std::int64_t kCloseWaitNs = 2'000'000'000;
-inline constexpr std::uint16_t kCloseNormal = 1000;
 inline constexpr std::size_t kCacheSlots = 64;  // parsed deltas and chat frames kept per room
 inline constexpr std::int64_t kSettlePassNs =
     20'000'000;  // models compared with the truth this often

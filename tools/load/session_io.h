@@ -408,12 +408,13 @@ class SessionIo {
   void on_close_frame(Client& c, const ServerFrame& f) {
     const std::uint16_t code = f.payload_bytes >= 2
                                    ? static_cast<std::uint16_t>((f.payload[0] << 8) | f.payload[1])
-                                   : 1005;
+                                   : ws::close_code::kNoStatus;
     if (!c.close_sent) {
       ++counters_.server_closes;
       ++counters_.close_codes[code];
       c.close_sent = true;
-      append_masked_frame(c.out, kClose, code == 1005 ? std::string() : close_payload(code),
+      append_masked_frame(c.out, kClose,
+                          code == ws::close_code::kNoStatus ? std::string() : close_payload(code),
                           static_cast<std::uint32_t>(rng_.next()));
       flush(c);
     }

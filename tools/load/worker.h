@@ -209,7 +209,7 @@ class Worker : public SessionIo {
       c.state = State::kClosing;
       c.open_at_close = true;
       c.close_sent = true;
-      append_masked_frame(c.out, kClose, close_payload(kCloseNormal),
+      append_masked_frame(c.out, kClose, close_payload(ws::close_code::kNormal),
                           static_cast<std::uint32_t>(rng_.next()));
       flush(c);
     }

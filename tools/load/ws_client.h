@@ -13,6 +13,8 @@
 #include <string>
 #include <string_view>
 
+#include "protocol/ws.h"
+
 namespace rc::load {
 
 // ---- the upgrade
@@ -133,14 +135,9 @@ inline Handshake check_upgrade_answer(std::string_view bytes, std::string_view e
 
 // ---- frames
 
-enum Opcode : std::uint8_t {
-  kContinuation = 0x0,
-  kText = 0x1,
-  kBinary = 0x2,
-  kClose = 0x8,
-  kPing = 0x9,
-  kPong = 0xA,
-};
+// The opcodes are the server codec's (RFC 6455 5.2).
+using ws::Opcode;
+using enum ws::Opcode;
 
 // Appends one FIN client frame: header, masking key, masked payload.
 // Control frames must carry at most 125 bytes (the caller's duty).
