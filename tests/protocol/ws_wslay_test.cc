@@ -11,50 +11,16 @@
 #include <random>
 
 #include "tests/fuzz/ws_wslay_fuzz.cc"
+#include "tests/protocol/client_frames.h"
 
 namespace rc::ws::wslay_diff {
 namespace {
 
-using Bytes = std::vector<std::uint8_t>;
-
-struct FrameOptions {
-  bool fin = true;
-  std::uint8_t rsv = 0;
-  bool masked = true;
-  int length_bytes = -1;  // -1: shortest form
-  std::array<std::uint8_t, 4> key = {0x37, 0xfa, 0x21, 0x3d};
-};
-
-Bytes client_frame(std::uint8_t opcode, std::string_view payload, FrameOptions o = {}) {
-  Bytes out;
-  out.push_back(static_cast<std::uint8_t>((o.fin ? 0x80 : 0) | (o.rsv << 4) | opcode));
-  const std::uint64_t n = payload.size();
-  int length_bytes = o.length_bytes;
-  if (length_bytes < 0) length_bytes = n < 126 ? 0 : n < 65536 ? 2 : 8;
-  const std::uint8_t mask_bit = o.masked ? 0x80 : 0;
-  if (length_bytes == 0) out.push_back(static_cast<std::uint8_t>(mask_bit | n));
-  if (length_bytes == 2) out.push_back(mask_bit | 126);
-  if (length_bytes == 8) out.push_back(mask_bit | 127);
-  for (int i = length_bytes - 1; i >= 0; --i)
-    out.push_back(static_cast<std::uint8_t>(n >> (8 * i)));
-  if (o.masked) out.insert(out.end(), o.key.begin(), o.key.end());
-  for (std::size_t i = 0; i < payload.size(); ++i) {
-    const auto b = static_cast<std::uint8_t>(payload[i]);
-    out.push_back(o.masked ? static_cast<std::uint8_t>(b ^ o.key[i % 4]) : b);
-  }
-  return out;
-}
-
-Bytes concat(std::initializer_list<Bytes> parts) {
-  Bytes out;
-  for (const Bytes& p : parts) out.insert(out.end(), p.begin(), p.end());
-  return out;
-}
-
-std::string close_payload(std::uint16_t code, std::string_view reason = {}) {
-  std::string p{static_cast<char>(code >> 8), static_cast<char>(code & 0xFF)};
-  return p + std::string(reason);
-}
+using test::Bytes;
+using test::client_frame;
+using test::close_payload;
+using test::concat;
+using test::FrameOptions;
 
 std::string hex(const Bytes& b) {
   std::string s;
