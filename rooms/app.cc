@@ -83,7 +83,7 @@ void App::on_adopt(ConnId id, void* payload) {
 
 
 void App::on_sweep(std::int64_t now) {
-  sweep_rooms(now);
+  sweep_rooms();
   tickets_.sweep(now);
   const std::int64_t timeout_ms = std::int64_t{ctx_.config.session_timeout_s} * 1000;
   const std::int64_t ping_ms = std::min<std::int64_t>(30000, timeout_ms / 3);

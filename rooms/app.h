@@ -29,6 +29,7 @@
 
 #include <memory>
 #include <optional>
+#include <set>
 #include <unordered_map>
 
 namespace rc::rooms {
@@ -111,7 +112,11 @@ class App final : public ShardApp {
   void send_queued(Session& s, std::uint32_t position);
   void send_queue_positions(RoomEntry& e);
   void retire_if_empty(RoomEntry& e);
-  void sweep_rooms(std::int64_t now_ms);
+  void sweep_rooms();
+  // Keeps the room's entry in timers_ no later than its next timer change.
+  void schedule_timer(RoomEntry& e);
+  // Runs the room timers (grace expiry, idle, away) due by now_ms.
+  void run_timers(std::int64_t now_ms);
 
   // ---- chat (app_chat.cc)
   std::size_t recent_max() const;
@@ -143,6 +148,9 @@ class App final : public ShardApp {
   std::unordered_map<std::string, std::unique_ptr<RoomEntry>> rooms_;
   std::vector<RoomEntry*> listed_;
   std::vector<RoomEntry*> retiring_;
+  // Rooms by the time their next timer change falls due, each at most once
+  // (at RoomEntry::timer_due); run at the start of each tick.
+  std::set<std::pair<std::int64_t, RoomEntry*>> timers_;
   bool shutting_down_ = false;
   bool shutdown_closed_ = false;
   std::uint64_t appends_in_flight_ = 0;  // chat handed to the log, not yet answered

@@ -12,6 +12,7 @@
 namespace rc::rooms {
 
 void App::list(RoomEntry& e) {
+  schedule_timer(e);  // what changed a room's timers also made it dirty
   if (e.listed) return;
   e.listed = true;
   listed_.push_back(&e);
@@ -244,6 +245,7 @@ void App::on_loop_end(std::int64_t) {
       kept.push_back(e);
       continue;
     }
+    if (e->timer_due != INT64_MAX) timers_.erase({e->timer_due, e});
     rooms_.erase(e->room.id());
     shard_.stats().rooms.sub();
   }
@@ -252,6 +254,7 @@ void App::on_loop_end(std::int64_t) {
 
 void App::on_tick(std::int64_t now) {
   const std::int64_t started = monotonic_us();
+  run_timers(now);
   std::vector<RoomEntry*> due;
   due.swap(listed_);
   for (RoomEntry* e : due) {
@@ -262,20 +265,40 @@ void App::on_tick(std::int64_t now) {
   due.clear();
   listed_.swap(due);  // keep the capacity
   stats_.tick_us.observe(static_cast<std::uint64_t>(monotonic_us() - started));
-  (void)now;
 }
 
-void App::sweep_rooms(std::int64_t now) {
+void App::schedule_timer(RoomEntry& e) {
+  const std::int64_t at = e.room.next_timer_ms();
+  if (at >= e.timer_due) return;
+  if (e.timer_due != INT64_MAX) timers_.erase({e.timer_due, &e});
+  e.timer_due = at;
+  timers_.emplace(at, &e);
+}
+
+void App::run_timers(std::int64_t now) {
+  while (!timers_.empty() && timers_.begin()->first <= now) {
+    RoomEntry& e = *timers_.begin()->second;
+    timers_.erase(timers_.begin());
+    e.timer_due = INT64_MAX;
+    if (e.room.sweep(now)) {
+      admit_from_queue(e);
+      retire_if_empty(e);
+    }
+    if (e.room.dirty()) {
+      list(e);
+    } else {
+      schedule_timer(e);
+    }
+  }
+}
+
+void App::sweep_rooms() {
   std::uint64_t members = 0, queued = 0;
   for (auto& [id, e] : rooms_) {
     members += e->room.member_count();
     queued += e->queue.size();
     if (!e->chat_ready && !e->open_requested) request_open(*e);
-    if (e->room.sweep(now)) {
-      admit_from_queue(*e);
-      retire_if_empty(*e);
-    }
-    if (e->room.dirty()) list(*e);
+    e->room.compact();
   }
   stats_.members.set(members);
   stats_.queued.set(queued);

@@ -107,6 +107,7 @@ void Room::reset_fresh(Member& m, const Identity& who, std::int64_t now_ms) {
   m.last_activity_ms = now_ms;
   m.grace_until_ms = 0;
   m.leaving = false;
+  timer_at(now_ms + rules_.idle_after_ms);
 }
 
 Member& Room::attach(const Identity& who, std::int64_t now_ms) {
@@ -146,6 +147,7 @@ void Room::detach(Member& m, bool client_closed, std::int64_t now_ms) {
     } else {
       m.now.connected = false;
       m.grace_until_ms = now_ms + rules_.leave_grace_ms;
+      timer_at(m.grace_until_ms);
     }
   }
 }
@@ -159,6 +161,7 @@ void Room::set_status(Member& m, msg::UserStatus s) {
 void Room::activity(Member& m, std::int64_t now_ms) {
   m.last_activity_ms = now_ms;
   set_status(m, m.chosen);
+  if (m.chosen == msg::UserStatus::kOnline) timer_at(now_ms + rules_.idle_after_ms);
 }
 
 Status Room::apply(Member& m, const msg::Presence& p, std::int64_t now_ms, std::int64_t wall_ms) {
@@ -194,11 +197,27 @@ void Room::lower_hands() {
   }
 }
 
-bool Room::sweep(std::int64_t now_ms) {
+void Room::compact() {
   // A clean room needs no published copies: hand their slots back, so a
   // quiet room costs nothing for the burst it once had.
   if (dirty_.empty()) std::vector<MemberState>().swap(published_);
+}
+
+std::int64_t Room::member_timer_ms(const Member& m) const {
+  std::int64_t at = m.grace_until_ms != 0 ? m.grace_until_ms : INT64_MAX;
+  if (m.chosen != msg::UserStatus::kOnline) return at;  // away/busy are the user's own
+  if (m.now.status == msg::UserStatus::kOnline) {
+    at = std::min(at, m.last_activity_ms + rules_.idle_after_ms);
+  } else if (m.now.status == msg::UserStatus::kIdle) {
+    at = std::min(at, m.last_activity_ms + rules_.away_after_ms);
+  }
+  return at;
+}
+
+bool Room::sweep(std::int64_t now_ms) {
+  if (now_ms < next_timer_ms_) return false;
   bool freed = false;
+  next_timer_ms_ = INT64_MAX;
   for (auto& [id, mp] : members_) {
     Member& m = *mp;
     if (m.leaving) continue;
@@ -210,12 +229,14 @@ bool Room::sweep(std::int64_t now_ms) {
       freed = true;
       continue;
     }
-    if (m.chosen != msg::UserStatus::kOnline) continue;  // away/busy are the user's own
-    std::int64_t quiet = now_ms - m.last_activity_ms;
-    msg::UserStatus want = quiet >= rules_.away_after_ms   ? msg::UserStatus::kAway
-                           : quiet >= rules_.idle_after_ms ? msg::UserStatus::kIdle
-                                                           : msg::UserStatus::kOnline;
-    set_status(m, want);
+    if (m.chosen == msg::UserStatus::kOnline) {
+      std::int64_t quiet = now_ms - m.last_activity_ms;
+      msg::UserStatus want = quiet >= rules_.away_after_ms   ? msg::UserStatus::kAway
+                             : quiet >= rules_.idle_after_ms ? msg::UserStatus::kIdle
+                                                             : msg::UserStatus::kOnline;
+      set_status(m, want);
+    }
+    timer_at(member_timer_ms(m));
   }
   return freed;
 }

@@ -5,6 +5,7 @@
 //
 // Owned and used by exactly one shard thread.
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -52,10 +53,17 @@ class Room {
   void lower_hands();
   // An accepted presence or chat message from m (restores a chosen status).
   void activity(Member& m, std::int64_t now_ms);
-  // Reconnect-grace expiry and idle/away transitions. Returns true when a
-  // member left (its place is free: the queue may move). Also gives back the
-  // memory a clean room kept for coalescing.
+  // Reconnect-grace expiry and idle/away transitions due by now_ms. Returns
+  // true when a member left (its place is free: the queue may move).
   bool sweep(std::int64_t now_ms);
+  // No timer change (grace expiry, idle, away) falls due before this time
+  // (INT64_MAX: none can): sweep() before it finds nothing to do. It may be
+  // earlier than needed (activity only moves a member's timers later, and
+  // that is learnt at the next sweep), never later. Only attach, detach,
+  // activity and apply move it earlier, and each of them marks the room dirty.
+  std::int64_t next_timer_ms() const { return next_timer_ms_; }
+  // Gives back the memory a clean room kept for coalescing.
+  void compact();
 
   bool dirty() const { return !dirty_.empty(); }
   // Writes the delta of everything changed since the last one into out (a
@@ -74,6 +82,9 @@ class Room {
   void mark(Member& m);
   void reset_fresh(Member& m, const Identity& who, std::int64_t now_ms);
   void set_status(Member& m, msg::UserStatus s);
+  void timer_at(std::int64_t at_ms) { next_timer_ms_ = std::min(next_timer_ms_, at_ms); }
+  // When m's next timer change falls due (INT64_MAX: none).
+  std::int64_t member_timer_ms(const Member& m) const;
 
   std::string id_;
   RoomRules rules_;
@@ -87,6 +98,7 @@ class Room {
   std::size_t published_used_ = 0;
   std::size_t present_ = 0;
   std::uint64_t tick_ = 0;
+  std::int64_t next_timer_ms_ = INT64_MAX;
 };
 
 }  // namespace rc::rooms

@@ -24,6 +24,8 @@ struct RoomEntry {
   // The shard tick interval of the last delta: a room quiet for a whole tick
   // sends its next change at once (leading edge), a busy one at the tick end.
   std::int64_t sent_interval = -2;
+  // Where the App's timer set holds this room (INT64_MAX: not in it).
+  std::int64_t timer_due = INT64_MAX;
 
   // ---- chat: the log is asked for the room's last seq and newest messages
   // when the room is created; sessions wait in `opening` until it answers.

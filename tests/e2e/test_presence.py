@@ -418,6 +418,44 @@ def test_idle_then_away_then_activity_restores(start_server):
         close_all(obs, a, busy, chatter)
 
 
+def test_timers_fall_due_within_a_tick(start_server):
+    # Members whose timers fall due at different moments (0.23 s apart): each
+    # goes idle, then away, and a dropped one leaves, about when its own time
+    # is up (timer changes may wait for the tick end), not at some coarser
+    # period the server happens to check at.
+    server = start_server({"--idle-after": 1, "--away-after": 2, "--leave-grace": 1, "--tick-ms": 50})
+    room = unique_room("timers")
+    obs = Peer(server.port, room, user=uid("obs"))
+    peers = [Peer(server.port, room, user=uid(f"t{i}")) for i in range(4)]
+    gone = Peer(server.port, room, user=uid("gone"))
+    try:
+        last_activity = {}
+        for i, p in enumerate(peers):
+            p.presence(x=0.1 * (i + 1))
+            last_activity[p.user_id] = time.monotonic()
+            time.sleep(0.23)
+        gone.drop()
+        dropped = time.monotonic()
+        mark = len(obs.log)
+        while time.monotonic() - dropped < 3.0:
+            obs.collect(0.2)
+        seen = {}  # (user, status) -> when obs got it
+        for t, m in obs.log[mark:]:
+            for e in m.get("updated", []) if m["type"] == "delta" else []:
+                if "status" in e:
+                    seen.setdefault((e["user_id"], e["status"]), t)
+        for u, at in last_activity.items():
+            for status, after in (("idle", 1.0), ("away", 2.0)):
+                assert (u, status) in seen, f"{u} never went {status}: {seen}"
+                late = seen[(u, status)] - at - after
+                assert -0.02 <= late <= 0.35, f"{u} went {status} {late:+.3f} s from its time"
+        left_at = next((t for t, m in obs.log[mark:] if left(m, gone.user_id)), None)
+        assert left_at is not None, "the dropped member never left"
+        assert -0.02 <= left_at - dropped - 1.0 <= 0.35, f"left {left_at - dropped:.3f} s after the drop"
+    finally:
+        close_all(obs, gone, *peers)
+
+
 # --------------------------------------------------------------------------
 # reconnect grace and dead sessions
 

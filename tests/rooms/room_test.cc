@@ -790,6 +790,86 @@ TEST_F(RoomTest, IdleTimeCountsFromTheLastActivity) {
   EXPECT_EQ(delta().updated.at("a").at("status").str(), "idle");
 }
 
+// ---- when the next timer falls due (the shard sweeps a room only then)
+
+TEST_F(RoomTest, NextTimerFollowsIdleThenAway) {
+  EXPECT_EQ(room.next_timer_ms(), INT64_MAX);  // no member, no timer
+  join("a");
+  EXPECT_EQ(room.next_timer_ms(), kT0 + kRules.idle_after_ms);
+  publish();
+  room.sweep(kT0 + kRules.idle_after_ms);
+  EXPECT_EQ(delta().updated.at("a").at("status").str(), "idle");
+  EXPECT_EQ(room.next_timer_ms(), kT0 + kRules.away_after_ms);
+  room.sweep(kT0 + kRules.away_after_ms);
+  EXPECT_EQ(delta().updated.at("a").at("status").str(), "away");
+  EXPECT_EQ(room.next_timer_ms(), INT64_MAX);  // away until the next activity
+}
+
+TEST_F(RoomTest, NextTimerIsTheEarliestMember) {
+  join("a");
+  now = kT0 + 1000;
+  Member& b = join("b");
+  now = kT0 + 2000;
+  room.activity(b, now);
+  EXPECT_EQ(room.next_timer_ms(), kT0 + kRules.idle_after_ms);  // a's
+  room.sweep(kT0 + kRules.idle_after_ms);
+  // a went idle; b's idle time counts from its last activity.
+  EXPECT_EQ(room.next_timer_ms(), now + kRules.idle_after_ms);
+}
+
+TEST_F(RoomTest, NextTimerSkipsChosenStatusesUntilOnlineIsChosenAgain) {
+  Member& a = join("a");
+  apply_ok(a, P().status(UserStatus::kBusy));
+  room.sweep(room.next_timer_ms());  // finds nothing to do: busy has no timer
+  EXPECT_EQ(room.next_timer_ms(), INT64_MAX);
+  now = kT0 + 5000;
+  apply_ok(a, P().status(UserStatus::kOnline));
+  EXPECT_EQ(room.next_timer_ms(), now + kRules.idle_after_ms);
+}
+
+TEST_F(RoomTest, NextTimerComesForwardForAReconnectGrace) {
+  Member& a = join("a");
+  publish();
+  now = kT0 + 100;
+  room.detach(a, /*client_closed=*/false, now);
+  EXPECT_EQ(room.next_timer_ms(), now + kRules.leave_grace_ms);
+  publish();
+  EXPECT_TRUE(room.sweep(now + kRules.leave_grace_ms));
+  EXPECT_FALSE(room.has_member("a"));
+  EXPECT_EQ(room.next_timer_ms(), INT64_MAX);
+}
+
+TEST_F(RoomTest, SweepBeforeTheNextTimerChangesNothing) {
+  // Members with every kind of timer, then a sweep at every second up to
+  // the last of them: a sweep before next_timer_ms() never has work, and one
+  // at it always does (the room's timers are exact after a sweep).
+  Member& a = join("a");
+  now = kT0 + 700;
+  Member& b = join("b");
+  now = kT0 + 1300;
+  join("c");
+  room.detach(b, /*client_closed=*/false, now);
+  now = kT0 + 2900;
+  room.activity(a, now);
+  publish();
+  int swept_with_work = 0;
+  for (std::int64_t t = now; t <= now + kRules.away_after_ms + 5000; t += 250) {
+    const std::int64_t due = room.next_timer_ms();
+    const bool leaves = room.sweep(t);
+    const bool changed = leaves || room.dirty();
+    if (t < due) {
+      EXPECT_FALSE(changed) << "at " << t << ", due " << due;
+    }
+    if (changed) {
+      ++swept_with_work;
+      publish();
+    }
+  }
+  // b left after its grace; a and c went idle, then away.
+  EXPECT_EQ(swept_with_work, 5);
+  EXPECT_EQ(room.next_timer_ms(), INT64_MAX);
+}
+
 TEST_F(RoomTest, IdleAndBackInOneTickIsNoChange) {
   Member& a = join("a");
   publish();
