@@ -49,7 +49,9 @@ void App::remove_session(Session* s) {
   delete s;
 }
 
-Session* App::find(ConnId id) { return static_cast<Session*>(shard_.app_data(id)); }
+Session* App::find(ConnId id) {
+  return static_cast<Session*>(shard_.app_data(id));
+}
 
 void App::on_open(ConnId id) {
   add_session(id);
@@ -80,7 +82,6 @@ void App::on_adopt(ConnId id, void* payload) {
     accept_upgrade(*s, *h);
   }
 }
-
 
 void App::on_sweep(std::int64_t now) {
   sweep_rooms();
