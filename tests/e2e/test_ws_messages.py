@@ -91,6 +91,19 @@ def test_unknown_fields_ignored(server):
     with session(server) as ws:
         ws.send_json({"type": "ping", "extra": {"nested": [1, 2, {"a": None}]}, "n": 1.5})
         ws.expect("pong")
+        # Any JSON number, even one no machine type holds (Python writes big integers).
+        for n in ("1e999", "123456789012345678901234567890", "-1E+400"):
+            ws.send(frame(OP_TEXT, ('{"type":"ping","n":%s,"a":[%s]}' % (n, n)).encode()))
+            ws.expect("pong")
+        ws.send(frame(OP_TEXT, b'{"type":"ping","n":01}'))
+        assert ws.expect("error").get("code") == "BAD_REQUEST"
+
+
+def test_error_ref_found_after_an_out_of_range_number(server):
+    with session(server) as ws:
+        ws.send(frame(OP_TEXT, b'{"type":"presence","x":1e999,"client_id":"c-79"}'))
+        err = ws.expect("error")
+        assert err.get("code") == "BAD_REQUEST" and err.get("ref") == "c-79", err
 
 
 def test_error_ref_echoes_client_id(server):

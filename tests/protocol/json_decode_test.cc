@@ -314,9 +314,24 @@ TEST_F(DecodeTest, UnknownFieldsAreIgnoredWhateverTheirValue) {
 
 TEST_F(DecodeTest, UnknownFieldsMustStillBeJson) {
   for (const char* bad : {"tru", "nul", "[1 2]", "[1,]", R"({"a" 1})", R"({"a":1,})", "01", "-",
-                          "1.", "1e999", "123456789012345678901234567890", R"("\q")", R"("\ud800")",
-                          R"("\udc00x")", "[[1]", "{\"a\":[}]}"}) {
+                          "1.", ".5", "+1", "1e", "1e+", "1.5.5", "--1", "0x10", "1e5e5", "-01",
+                          "Infinity", "NaN", R"("\q")", R"("\ud800")", R"("\udc00x")", "[[1]",
+                          "{\"a\":[}]}"}) {
     EXPECT_FALSE(decode(std::string(R"({"type":"ping","junk":)") + bad + "}")) << bad;
+    EXPECT_FALSE(decode(std::string(R"({"type":"ping","junk":[)") + bad + "]}")) << bad;
+  }
+}
+
+TEST_F(DecodeTest, IgnoredNumbersMayBeBeyondAnyMachineType) {
+  // JSON numbers have no range: an ignored one only has to be one.
+  for (const char* big : {"1e999", "-1e999", "1E+400", "123456789012345678901234567890",
+                          "-18446744073709551616", "0.1234567890123456789012345678901234567890",
+                          "1e-999", "-0", "0e0", "5.0E-1"}) {
+    EXPECT_TRUE(decode(std::string(R"({"type":"ping","n":)") + big + "}")) << big;
+    EXPECT_TRUE(decode(std::string(R"({"type":"chat","text":"hi","n":[)") + big + " ]}")) << big;
+    EXPECT_TRUE(decode(std::string(R"({"type":"presence","x":0.5,"n":{"a":)") + big + "\n}}"))
+        << big;
+    EXPECT_EQ(msg_.presence.x, 0.5);
   }
 }
 
@@ -358,6 +373,13 @@ TEST_F(DecodeTest, RefCarriesTheClientIdWhenReadable) {
   EXPECT_EQ(err_.ref, "c-1");
   expect_rejected(R"({"type":"presence","x":2,"client_id":"c-2"})", "x: ");
   EXPECT_EQ(err_.ref, "c-2") << "found even after the bad field";
+  // Numbers no machine type holds are out of range for a known field, and
+  // still JSON: the client_id after them is found.
+  expect_rejected(R"({"type":"presence","x":1e999,"client_id":"c-2a"})", "x: ");
+  EXPECT_EQ(err_.ref, "c-2a");
+  expect_rejected(R"({"type":"history","limit":123456789012345678901234567890,"client_id":"c-2b"})",
+                  "limit: ");
+  EXPECT_EQ(err_.ref, "c-2b");
   expect_rejected(R"({"client_id":"c-3","type":"bogus"})", "type: ");
   EXPECT_EQ(err_.ref, "c-3");
   EXPECT_FALSE(decode(R"({"client_id":"c-4","type":"ping","junk":tru})"));
