@@ -313,10 +313,12 @@ TEST_F(DecodeTest, UnknownFieldsAreIgnoredWhateverTheirValue) {
 }
 
 TEST_F(DecodeTest, UnknownFieldsMustStillBeJson) {
-  for (const char* bad : {"tru", "nul", "[1 2]", "[1,]", R"({"a" 1})", R"({"a":1,})", "01", "-",
-                          "1.", ".5", "+1", "1e", "1e+", "1.5.5", "--1", "0x10", "1e5e5", "-01",
-                          "Infinity", "NaN", R"("\q")", R"("\ud800")", R"("\udc00x")", "[[1]",
-                          "{\"a\":[}]}"}) {
+  for (const char* bad :
+       {"tru",        "nul",   "[1 2]",   "[1,]",        R"({"a" 1})",   R"({"a":1,})",
+        "01",         "-",     "1.",      ".5",          "+1",           "1e",
+        "1e+",        "1.5.5", "--1",     "0x10",        "1e5e5",        "-01",
+        "Infinity",   "NaN",   R"("\q")", R"("\ud800")", R"("\udc00x")", "[[1]",
+        "{\"a\":[}]}"}) {
     EXPECT_FALSE(decode(std::string(R"({"type":"ping","junk":)") + bad + "}")) << bad;
     EXPECT_FALSE(decode(std::string(R"({"type":"ping","junk":[)") + bad + "]}")) << bad;
   }
@@ -324,9 +326,9 @@ TEST_F(DecodeTest, UnknownFieldsMustStillBeJson) {
 
 TEST_F(DecodeTest, IgnoredNumbersMayBeBeyondAnyMachineType) {
   // JSON numbers have no range: an ignored one only has to be one.
-  for (const char* big : {"1e999", "-1e999", "1E+400", "123456789012345678901234567890",
-                          "-18446744073709551616", "0.1234567890123456789012345678901234567890",
-                          "1e-999", "-0", "0e0", "5.0E-1"}) {
+  for (const char* big :
+       {"1e999", "-1e999", "1E+400", "123456789012345678901234567890", "-18446744073709551616",
+        "0.1234567890123456789012345678901234567890", "1e-999", "-0", "0e0", "5.0E-1"}) {
     EXPECT_TRUE(decode(std::string(R"({"type":"ping","n":)") + big + "}")) << big;
     EXPECT_TRUE(decode(std::string(R"({"type":"chat","text":"hi","n":[)") + big + " ]}")) << big;
     EXPECT_TRUE(decode(std::string(R"({"type":"presence","x":0.5,"n":{"a":)") + big + "\n}}"))
