@@ -48,7 +48,14 @@ void App::reject(Session& s, int status, std::string_view code, std::string_view
 }
 
 void App::answer(Session& s, const std::string& response, bool close) {
-  shard_.send(s.id, out::bytes(response));
+  if (s.head_request) {
+    // HEAD gets the same head, Content-Length included, and no body.
+    const std::size_t head_end = response.find("\r\n\r\n");
+    RC_ASSERT(head_end != std::string::npos);
+    shard_.send(s.id, out::bytes(std::string_view(response).substr(0, head_end + 4)));
+  } else {
+    shard_.send(s.id, out::bytes(response));
+  }
   if (close) end_session(s);
 }
 
@@ -58,6 +65,7 @@ std::size_t App::on_http(Session& s, std::uint8_t* data, std::size_t len) {
   http::ParseResult pr = http::parse_request(bytes, req);
   if (pr.status == http::ParseStatus::Incomplete) return 0;
   stats_.http_requests_total.add();
+  s.head_request = pr.status == http::ParseStatus::Complete && req.method == http::Method::Head;
   if (pr.status == http::ParseStatus::Error) {
     reject(s, pr.http_status, pr.error_code, pr.message);
     return len;
@@ -97,11 +105,10 @@ std::size_t App::on_http(Session& s, std::uint8_t* data, std::size_t len) {
         answer(s, http::error_response(404, "NOT_FOUND", "no such asset"), true);
         return len;
       }
-      std::string r = http::response(200, asset->content_type, asset->body,
-                                     "Cache-Control: no-cache\r\n", close);
-      // HEAD gets the same head, Content-Length included, and no body.
-      if (req.method == http::Method::Head) r.resize(r.size() - asset->body.size());
-      answer(s, r, close);
+      answer(s,
+             http::response(200, asset->content_type, asset->body, "Cache-Control: no-cache\r\n",
+                            close),
+             close);
       return close ? len : request_bytes;
     }
     case http::Route::Room:

@@ -229,6 +229,38 @@ def test_keep_alive_pipelined_requests(server):
         assert second.status == 200 and b"rollcall_connections" in second.body, second.describe()
 
 
+def _read_all(sock, timeout=3.0):
+    sock.settimeout(timeout)
+    data = bytearray()
+    while chunk := sock.recv(65536):
+        data += chunk
+    return bytes(data)
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/metrics", "/"])
+def test_head_has_the_get_head_and_no_body(server, path):
+    """HEAD then GET on one connection: the HEAD answer is a head alone (its
+    Content-Length that of the GET body), so the next answer starts right after it."""
+    with socket.create_connection((HOST, server.port), timeout=5) as sock:
+        sock.sendall(request("HEAD", path, close=False) + request("GET", "/healthz", close=True))
+        data = _read_all(sock)
+    head, sep, rest = data.partition(b"\r\n\r\n")
+    assert sep and head.startswith(b"HTTP/1.1 200 "), data[:200]
+    length = re.search(rb"(?im)^content-length: *(\d+)", head)
+    assert length and int(length.group(1)) > 0, head
+    assert rest.startswith(b"HTTP/1.1 200 "), f"bytes after the HEAD answer: {rest[:80]!r}"
+    assert rest.endswith(b"}") and b'"status":"ok"' in rest, rest[-200:]
+
+
+def test_head_error_answer_has_no_body(server):
+    with socket.create_connection((HOST, server.port), timeout=5) as sock:
+        sock.sendall(request("HEAD", "/api/tickets", close=False))
+        data = _read_all(sock)
+    head, sep, rest = data.partition(b"\r\n\r\n")
+    assert sep and head.startswith(b"HTTP/1.1 405 "), data[:200]
+    assert rest == b"", f"a body after a HEAD answer: {rest[:80]!r}"
+
+
 def test_error_after_keep_alive_closes(server):
     """An error answer on a kept-alive connection closes it, whatever came before."""
     deadline = time.monotonic() + 5
