@@ -168,8 +168,9 @@ void Shard::Impl::loop() {
   std::int64_t next_tick = now + s.opts_.tick_ms;
   std::int64_t next_sweep = now + kSweepIntervalMs;
   while (true) {
+    // While shutting down, timeouts are swept (and progress checked) often.
+    if (shutdown_seen) next_sweep = std::min(next_sweep, now + kShutdownPollMs);
     std::int64_t due = std::min(next_tick, next_sweep);
-    if (shutdown_seen) due = std::min(due, now + kShutdownPollMs);
     std::int64_t wait_ms = std::max<std::int64_t>(0, due - now);
     ring->submit_and_wait(std::chrono::milliseconds(wait_ms));
     now = monotonic_ms();

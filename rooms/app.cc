@@ -93,7 +93,9 @@ void App::on_sweep(std::int64_t now) {
   for (Session* s : all) {
     switch (s->phase) {
       case Session::Phase::kHttp:
-        if (now - s->created_ms >= kHttpHeadTimeoutMs) end_session(*s);
+        if (now - s->created_ms >= (shutting_down_ ? kShutdownHeadTimeoutMs : kHttpHeadTimeoutMs)) {
+          end_session(*s);
+        }
         break;
       case Session::Phase::kOpen:
         if (now - s->last_rx_ms >= timeout_ms) {

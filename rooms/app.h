@@ -36,6 +36,9 @@ namespace rc::rooms {
 
 // How long a client may take to send a whole request head.
 inline constexpr std::int64_t kHttpHeadTimeoutMs = 10000;
+// While shutting down: how long a connection that has not sent a whole
+// request yet may take to (it gets its answer, most likely a 503).
+inline constexpr std::int64_t kShutdownHeadTimeoutMs = 1000;
 // How long the server waits for the client's close frame after sending its own.
 inline constexpr std::int64_t kCloseReplyTimeoutMs = 2000;
 

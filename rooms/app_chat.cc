@@ -263,9 +263,12 @@ void App::close_all_for_shutdown() {
   for (Session* s : all) {
     if (s->phase == Session::Phase::kOpen) {
       close_session(*s, ws::close_code::kGoingAway, "server shutting down", true);
-    } else if (s->phase == Session::Phase::kHttp) {
-      end_session(*s);
+    } else if (s->phase == Session::Phase::kHttp && s->answered) {
+      end_session(*s);  // idle between kept-alive requests
     }
+    // A connection still to send its first request may have sent it already
+    // (the signal came between its accept and its bytes): it is answered, or
+    // closed after kShutdownHeadTimeoutMs (App::on_sweep).
   }
 }
 

@@ -36,7 +36,8 @@ std::size_t http_error_slot(int status) {
 }
 
 bool wants_close(const http::Request& req) {
-  if (req.version_minor == 0) return !http::header_has_token(req.header("connection"), "keep-alive");
+  if (req.version_minor == 0)
+    return !http::header_has_token(req.header("connection"), "keep-alive");
   return http::header_has_token(req.header("connection"), "close");
 }
 
@@ -56,6 +57,7 @@ void App::answer(Session& s, const std::string& response, bool close) {
   } else {
     shard_.send(s.id, out::bytes(response));
   }
+  s.answered = true;
   if (close) end_session(s);
 }
 
@@ -79,7 +81,8 @@ std::size_t App::on_http(Session& s, std::uint8_t* data, std::size_t len) {
 
   http::RouteOptions opts{ctx_.config.allowed_origins};
   http::Routed routed = http::route(req, opts, asset_names());
-  const bool close = wants_close(req);
+  // While shutting down, nothing keeps a connection open after its answer.
+  const bool close = wants_close(req) || shutting_down_;
   switch (routed.route) {
     case http::Route::Error:
       stats_.http_errors[http_error_slot(routed.status)].add();
@@ -93,7 +96,8 @@ std::size_t App::on_http(Session& s, std::uint8_t* data, std::size_t len) {
       answer(s, http::response(200, "application/json", healthz(), {}, close), close);
       return close ? len : request_bytes;
     case http::Route::Metrics:
-      answer(s, http::response(200, "text/plain; version=0.0.4; charset=utf-8", metrics(), {}, close),
+      answer(s,
+             http::response(200, "text/plain; version=0.0.4; charset=utf-8", metrics(), {}, close),
              close);
       return close ? len : request_bytes;
     case http::Route::Tickets:

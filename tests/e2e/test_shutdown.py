@@ -84,6 +84,45 @@ def test_sigterm_with_unresponsive_client_exits_within_grace(start_server):
         half.close()
 
 
+def test_request_racing_the_signal_is_answered(start_server):
+    """Connections accepted before the signal whose requests come after it (here:
+    once a session got its 1001) get their 503, not a closed connection; one
+    that never sends a request is closed about a second after the signal, and
+    the process exits."""
+    srv = start_server({"--shutdown-grace": 5})
+    session = RawWS.connect(srv.port, "/ws/rooms/racing")
+    early = [socket.create_connection((HOST, srv.port), timeout=3) for _ in range(4)]
+    silent = socket.create_connection((HOST, srv.port), timeout=3)
+    try:
+        srv.healthz()  # every connection above has been accepted by now
+        srv.expect_exit = True
+        t0 = time.monotonic()
+        srv.signal(signal.SIGTERM)
+        code, _ = session.expect_close(3.0)
+        assert code == 1001, code
+        session.close(polite=False)
+        for i, sock in enumerate(early):
+            time.sleep(0.005 * i)
+            sock.sendall(http_request("GET", "/healthz") if i % 2 == 0 else upgrade_request("/ws/rooms/late"))
+        for sock in early:
+            sock.settimeout(3)
+            data = bytearray()
+            while chunk := sock.recv(4096):
+                data += chunk
+            assert data.startswith(b"HTTP/1.1 503 "), f"answer to a request sent after the signal: {bytes(data)!r}"
+            assert b'"error":"SHUTTING_DOWN"' in data, bytes(data)
+        silent.settimeout(3)
+        assert silent.recv(10) == b"", "the connection without a request was not closed"
+        closed_after = time.monotonic() - t0
+        assert closed_after < 2.5, f"the connection without a request closed {closed_after:.1f}s after the signal"
+        status = srv.wait_exit(3.0)
+        assert status == 0, f"exit status {status!r} {time.monotonic() - t0:.1f}s after SIGTERM"
+    finally:
+        session.close(polite=False)
+        for sock in early + [silent]:
+            sock.close()
+
+
 def test_sigint_idle_server_exits_promptly(start_server):
     srv = start_server()  # default grace 5 s
     srv.expect_exit = True
