@@ -79,14 +79,25 @@ std::optional<jwt::Claims> App::bearer_claims(Session& s, const http::Request& r
 void App::on_ticket_request(Session& s, const http::Request& req) {
   std::optional<jwt::Claims> claims = bearer_claims(s, req);
   if (!claims) return;
-  std::string ticket = tickets_.issue(*claims, shard_.now_ms(), wall_ms(), random_);
+  const std::int64_t wall = wall_ms();
+  // expires_in is what the ticket really has; one that could not be used in
+  // time is not issued (the token is still accepted within its exp's skew).
+  const std::int64_t ttl_ms = TicketStore::ttl_ms(*claims, wall);
+  if (ttl_ms < 1000) {
+    reject(s, 401, "UNAUTHORIZED", "the token expires within a second: too late for a ticket");
+    return;
+  }
+  std::string ticket = tickets_.issue(*claims, shard_.now_ms(), wall, random_);
   if (ticket.empty()) {
     reject(s, 503, "TOO_MANY_TICKETS", "too many outstanding tickets; try again shortly");
     return;
   }
   std::string body;
-  json::Writer(body).begin_object().field("ticket", std::string_view(ticket))
-      .field("expires_in", static_cast<int>(kTicketTtlMs / 1000)).end_object();
+  json::Writer(body)
+      .begin_object()
+      .field("ticket", std::string_view(ticket))
+      .field("expires_in", ttl_ms / 1000)
+      .end_object();
   answer(s, http::response(201, "application/json", body, "Cache-Control: no-store\r\n", true), true);
 }
 

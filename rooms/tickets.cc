@@ -12,11 +12,14 @@ std::string TicketStore::issue(const jwt::Claims& claims, std::int64_t now_ms, s
   raw[0] = static_cast<char>(shard_);
   random.fill(reinterpret_cast<std::uint8_t*>(raw.data() + 1), kTicketRandomBytes);
   std::string ticket = crypto::base64url_encode(raw);
+  tickets_.emplace(ticket, Entry{claims, now_ms + ttl_ms(claims, wall_ms)});
+  return ticket;
+}
+
+std::int64_t TicketStore::ttl_ms(const jwt::Claims& claims, std::int64_t wall_ms) {
   // The ticket never outlives the token it was traded for.
   const std::int64_t token_left_ms = claims.exp_s * 1000 - wall_ms;
-  const std::int64_t ttl_ms = std::clamp<std::int64_t>(token_left_ms, 0, kTicketTtlMs);
-  tickets_.emplace(ticket, Entry{claims, now_ms + ttl_ms});
-  return ticket;
+  return std::clamp<std::int64_t>(token_left_ms, 0, kTicketTtlMs);
 }
 
 std::optional<jwt::Claims> TicketStore::redeem(std::string_view ticket, std::int64_t now_ms) {

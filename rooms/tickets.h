@@ -26,8 +26,12 @@ class TicketStore {
  public:
   explicit TicketStore(std::uint32_t shard) : shard_(shard) {}
 
-  // A new ticket for these claims, valid for 30 s or until the token's exp,
-  // whichever comes first. Empty when the store is full.
+  // How long a ticket for these claims lives: 30 s or until the token's exp,
+  // whichever comes first (0 when exp has passed, even within the skew the
+  // token itself is allowed).
+  static std::int64_t ttl_ms(const jwt::Claims& claims, std::int64_t wall_ms);
+  // A new ticket for these claims, valid for ttl_ms(). Empty when the store
+  // is full.
   std::string issue(const jwt::Claims& claims, std::int64_t now_ms, std::int64_t wall_ms,
                     crypto::Random& random);
   // The claims of a live ticket, which is consumed; nullopt if unknown,

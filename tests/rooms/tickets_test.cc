@@ -68,6 +68,14 @@ TEST_F(TicketsTest, NeverOutlivesItsToken) {
   EXPECT_FALSE(store.redeem(v, kNow).has_value());
 }
 
+TEST(TicketsTtl, ThirtySecondsOrTheTokensTimeLeft) {
+  EXPECT_EQ(TicketStore::ttl_ms(claims_for("a"), kWall), kTicketTtlMs);
+  EXPECT_EQ(TicketStore::ttl_ms(claims_for("b", kWall / 1000 + 30), kWall), kTicketTtlMs);
+  EXPECT_EQ(TicketStore::ttl_ms(claims_for("c", kWall / 1000 + 5), kWall + 250), 4750);
+  EXPECT_EQ(TicketStore::ttl_ms(claims_for("d", kWall / 1000), kWall), 0);
+  EXPECT_EQ(TicketStore::ttl_ms(claims_for("e", kWall / 1000 - 20), kWall), 0);
+}
+
 TEST_F(TicketsTest, SweepDropsOnlyExpiredTickets) {
   issue(claims_for("old"));
   const std::string young = issue(claims_for("young"), kNow + 10000);
