@@ -98,7 +98,8 @@ void App::on_ticket_request(Session& s, const http::Request& req) {
       .field("ticket", std::string_view(ticket))
       .field("expires_in", ttl_ms / 1000)
       .end_object();
-  answer(s, http::response(201, "application/json", body, "Cache-Control: no-store\r\n", true), true);
+  answer(s, http::response(201, "application/json", body, "Cache-Control: no-store\r\n", true),
+         true);
 }
 
 std::size_t App::on_room_request(Session& s, const http::Request& req, std::string_view room) {

@@ -67,6 +67,9 @@ void App::admit(RoomEntry& e, Session& s) {
 }
 
 void App::admit_from_queue(RoomEntry& e) {
+  // While shutting down the queue stays put: its sessions get their 1001 too,
+  // and a welcome right before it helps nobody.
+  if (shutting_down_) return;
   const Config& cfg = ctx_.config;
   while (!e.queue.empty()) {
     Session& head = *e.queue.front();

@@ -198,6 +198,24 @@ def test_nothing_after_shutdown_close(start_server):
     assert srv.wait_exit(4.0) == 0
 
 
+def test_queued_sessions_are_not_admitted_while_shutting_down(start_server):
+    """The members' 1001 closes free places, but the queue does not move any more:
+    a queued session gets its 1001 without a welcome first."""
+    srv = start_server({"--room-capacity": 1, "--leave-grace": 0, "--shutdown-grace": 3})
+    room = unique_room("queue-shut")
+    with RawWS.connect(srv.port, room_path(room, user_id="in")) as member, \
+            RawWS.connect(srv.port, room_path(room, user_id="waits")) as waiting:
+        drain(member)
+        assert waiting.recv_json(3.0)["type"] == "queued"
+        srv.expect_exit = True
+        srv.signal(signal.SIGTERM)
+        assert member.expect_close(3.0)[0] == 1001
+        code, before = waiting.expect_close(3.0)
+        assert code == 1001
+        assert not [m for m in before if m.get("type") == "welcome"], f"welcome while shutting down: {before}"
+    assert srv.wait_exit(4.0) == 0
+
+
 def test_sigterm_while_rooms_open_exits_cleanly(start_server):
     """SIGTERM right after sessions entered fresh rooms, while their chat state is
     still being read from the log: exit 0, nothing leaked or reported (four
