@@ -91,7 +91,7 @@ void BM_WelcomeMembers1000(benchmark::State& state) {
   std::string out;
   for (auto _ : state) {
     out.clear();
-    f.room->write_members(out);
+    f.room->write_members(out, nullptr);
     benchmark::DoNotOptimize(out.data());
   }
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * out.size()));

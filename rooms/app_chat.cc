@@ -32,7 +32,7 @@ template <typename Messages>
 void App::send_welcome(RoomEntry& e, Session& s, const Messages& msgs, std::size_t first,
                        bool complete) {
   std::string members;
-  e.room.write_members(members);
+  e.room.write_members(members, s.member);
   scratch_.clear();
   json::Writer w(scratch_);
   w.begin_object()

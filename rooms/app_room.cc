@@ -164,7 +164,7 @@ void App::on_queued_message(Session& s, const msg::ClientMessage& m) {
 
 void App::send_sync(RoomEntry& e, Session& s) {
   scratch_.clear();
-  e.room.build_sync(scratch_);
+  e.room.build_sync(scratch_, s.member);
   send_json(s, scratch_);
   stats_.syncs_total.add();
 }

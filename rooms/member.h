@@ -38,6 +38,9 @@ struct Member {
   // While dirty and not new: where the room keeps what the last delta
   // published of this member.
   std::uint32_t published_index = 0;
+  // Fields the next delta carries even if they end back at their published
+  // value: a welcome or sync showed their unpublished values (Room::write_members).
+  std::uint16_t shown_unpublished = 0;
   // The status the user chose; `now.status` may be idle/away for inactivity.
   msg::UserStatus chosen = msg::UserStatus::kOnline;
   bool may_rename = true;
@@ -47,6 +50,9 @@ struct Member {
   // comes back before that delta is the same member again.
   bool leaving = false;
   bool dirty_listed = false;
+  // New, and shown to another user's session by a welcome or sync: if it
+  // leaves before the next delta, that delta says so in `left`.
+  bool shown_new = false;
 };
 
 std::string_view status_name(msg::UserStatus s);

@@ -67,13 +67,15 @@ void write_fields(json::Writer& w, const MemberState& s, std::uint16_t which) {
   if (which & kConnected) w.field("connected", s.connected);
 }
 
-void write_member(json::Writer& w, const Member& m) {
-  w.begin_object().field("user_id", std::string_view(m.user_id));
-  write_fields(w, m.now,
+void write_member(json::Writer& w, std::string_view user_id, const MemberState& s) {
+  w.begin_object().field("user_id", user_id);
+  write_fields(w, s,
                kName | kRole | kX | kY | kEmoji | kHand | kHandAt | kStatus | kStatusText | kDevices |
                    kConnected);
   w.end_object();
 }
+
+void write_member(json::Writer& w, const Member& m) { write_member(w, m.user_id, m.now); }
 
 }  // namespace
 
@@ -257,7 +259,7 @@ bool Room::build_delta(std::string& out) {
   open = false;
   for (Member* m : dirty_) {
     if (m->is_new || m->leaving) continue;
-    std::uint16_t d = diff(m->now, published_[m->published_index]);
+    std::uint16_t d = diff(m->now, published_[m->published_index]) | m->shown_unpublished;
     if (d == 0) continue;
     if (!open) w.key("updated").begin_array();
     open = any = true;
@@ -268,7 +270,7 @@ bool Room::build_delta(std::string& out) {
   if (open) w.end_array();
   open = false;
   for (Member* m : dirty_) {
-    if (m->is_new || !m->leaving) continue;
+    if (!m->leaving || (m->is_new && !m->shown_new)) continue;
     if (!open) w.key("left").begin_array();
     open = any = true;
     w.value(std::string_view(m->user_id));
@@ -278,6 +280,8 @@ bool Room::build_delta(std::string& out) {
   // What was written is now what every member knows.
   for (Member* m : dirty_) {
     m->dirty_listed = false;
+    m->shown_unpublished = 0;
+    m->shown_new = false;
     if (m->leaving) {
       members_.erase(members_.find(std::string_view(m->user_id)));
       continue;
@@ -294,21 +298,35 @@ bool Room::build_delta(std::string& out) {
   return true;
 }
 
-void Room::write_members(std::string& out) const {
+void Room::write_members(std::string& out, Member* self) {
+  // The room as it is now. The next delta goes on from the last one, so
+  // whatever this shows that no delta has told yet is marked: the next delta
+  // carries those fields even where the tick undoes them, and names in
+  // `left` a joiner shown here that leaves within the tick. Otherwise the
+  // receiver would keep a value or a member the coalescing leaves out.
   json::Writer w(out);
   w.begin_array();
-  for (const auto& [id, m] : members_) {
-    if (!m->leaving) write_member(w, *m);
+  for (const auto& [id, mp] : members_) {
+    Member& m = *mp;
+    if (m.leaving) continue;  // in the next delta's `left` if it was ever told
+    if (m.is_new) {
+      // In the next delta's `joined` anyway; the receiver's own member
+      // leaving means the receiver is gone too.
+      if (&m != self) m.shown_new = true;
+    } else if (m.dirty_listed) {
+      m.shown_unpublished |= diff(m.now, published_[m.published_index]);
+    }
+    write_member(w, m);
   }
   w.end_array();
 }
 
-void Room::build_sync(std::string& out) {
+void Room::build_sync(std::string& out, Member* self) {
   ++tick_;
   json::Writer w(out);
   w.begin_object().field("type", "sync").field("tick", tick_).key("members");
   std::string members;
-  write_members(members);
+  write_members(members, self);
   w.raw(members).end_object();
 }
 

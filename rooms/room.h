@@ -71,10 +71,15 @@ class Room {
   // writes nothing, when there is no net change. The tick advances only when
   // a delta is written.
   bool build_delta(std::string& out);
-  // The whole member list ("members":[...]) as of now, for welcome and sync.
-  void write_members(std::string& out) const;
-  // A sync message; moves the tick.
-  void build_sync(std::string& out);
+  // The whole member list ("members":[...]) for a welcome or a sync, as of
+  // now. What it shows that no delta has told yet goes out in the next
+  // delta even if the tick undoes it (a field back at its published value, a
+  // joiner who leaves: `left`), so the receiver's list plus the deltas after
+  // it always make the room. `self` is the receiving session's member (may
+  // be null): its own joining needs no `left` after it.
+  void write_members(std::string& out, Member* self);
+  // A sync message for a session of `self`; moves the tick.
+  void build_sync(std::string& out, Member* self);
 
  private:
   // Must come before m.now changes: the first mark of a tick keeps what the

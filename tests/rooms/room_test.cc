@@ -6,11 +6,13 @@
 
 #include "rooms/room.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
 #include <cstdint>
 #include <map>
+#include <random>
 #include <set>
 #include <string>
 #include <string_view>
@@ -276,12 +278,58 @@ class RoomTest : public ::testing::Test {
     room.build_delta(out);
   }
 
-  Members members() const {
+  Members members(Member* self = nullptr) {
     std::string out;
-    room.write_members(out);
+    room.write_members(out, self);
     return index_members(parse(out), "members");
   }
 };
+
+// What a client does with a delta: `joined` as an upsert, `updated` merged
+// field by field, `left` removed (it may name a user the client's list never
+// showed: one who left just before its welcome or sync).
+void apply_delta(Members& model, const Delta& d) {
+  for (const auto& [id, m] : d.joined) model[id] = m;
+  for (const auto& [id, u] : d.updated) {
+    auto it = model.find(id);
+    ASSERT_NE(it, model.end()) << "an update for " << id << ", unknown here: " << d.text;
+    for (const auto& [k, v] : u.fields) it->second.fields[k] = v;
+  }
+  for (const std::string& id : d.left) model.erase(id);
+}
+
+std::string canonical(const Json& j) {
+  switch (j.kind) {
+    case Json::Kind::kNull:
+      return "null";
+    case Json::Kind::kBool:
+      return j.boolean ? "true" : "false";
+    case Json::Kind::kInt:
+      return std::to_string(j.integer);
+    case Json::Kind::kDouble:
+      return fmt::format("{}", j.real);
+    case Json::Kind::kString:
+      return '"' + j.text + '"';
+    case Json::Kind::kArray: {
+      std::string out = "[";
+      for (const Json& item : j.items) out += canonical(item) + ",";
+      return out + "]";
+    }
+    case Json::Kind::kObject: {
+      std::string out = "{";
+      for (const auto& [k, v] : j.fields) out += k + ":" + canonical(v) + ",";
+      return out + "}";
+    }
+  }
+  return "?";
+}
+
+void expect_same(const Members& model, const Members& truth) {
+  std::string a, b;
+  for (const auto& [id, m] : model) a += canonical(m) + "\n";
+  for (const auto& [id, m] : truth) b += canonical(m) + "\n";
+  EXPECT_EQ(a, b);
+}
 
 // ---- joined
 
@@ -924,7 +972,7 @@ TEST_F(RoomTest, TickGrowsByOnePerDeltaAndPerSync) {
   EXPECT_EQ(delta().tick, 2u);
   expect_no_delta();
   std::string out;
-  room.build_sync(out);
+  room.build_sync(out, nullptr);
   EXPECT_EQ(room.tick(), 3u);
   const Json sync = parse(out);
   EXPECT_EQ(sync.keys(), Keys({"type", "tick", "members"}));
@@ -959,6 +1007,116 @@ TEST_F(RoomTest, WelcomeMembersAreEveryPresentMember) {
   EXPECT_EQ(m.at("e").at("y").number(), 0.75);
   publish();
   EXPECT_EQ(members().size(), 4u);
+}
+
+TEST_F(RoomTest, WhatAWelcomeShowedUnpublishedTheNextDeltaTells) {
+  Member& a = join("a");
+  Member& b = join("b");
+  publish();
+  apply_ok(a, P().x(0.5));
+  Member& g = join("g");
+  members();  // someone's welcome: a at 0.5, g present
+  apply_ok(a, P().x(0));    // back at its published value
+  room.detach(g, true, now);  // joined and left within the tick
+  apply_ok(b, P().x(0.3));
+  apply_ok(b, P().x(0));    // b's change was never shown: coalesced away
+  const Delta d = delta();
+  EXPECT_EQ(d.updated.at("a").keys(), Keys({"user_id", "x"}));
+  EXPECT_FALSE(d.updated.count("b")) << d.text;
+  EXPECT_EQ(d.left, std::vector<std::string>{"g"});
+  EXPECT_TRUE(d.joined.empty()) << d.text;
+  // Only for that tick: the next one coalesces as usual.
+  apply_ok(a, P().x(0.2));
+  apply_ok(a, P().x(0));
+  expect_no_delta();
+}
+
+TEST_F(RoomTest, WelcomeMidTickThenTheDeltaIsTheRoom) {
+  // A change the tick undoes, and a member who joins and leaves within it,
+  // are in no delta: a welcome or sync must not show them either.
+  Member& a = join("a");
+  apply_ok(a, P().x(0.1));
+  publish();
+  apply_ok(a, P().y(0.9));
+  apply_ok(a, P().x(0.5));
+  Member& g = join("g");
+  Member& n = join("n");
+  Members model = members(&n);
+  room.detach(g, /*client_closed=*/true, now);
+  apply_ok(a, P().x(0.1));
+  apply_delta(model, delta());
+  publish();
+  expect_same(model, members());
+}
+
+TEST_F(RoomTest, ANewDeviceSeesItsMemberNowAndTheDeltaCarriesWhatItSaw) {
+  Member& a = join("a");
+  apply_ok(a, P().x(0.1));
+  Member& b = join("b");
+  publish();
+  apply_ok(a, P().x(0.5));
+  Member& a2 = join("a");  // a's second device: its welcome shows a as it is now
+  Members model = members(&a2);
+  EXPECT_EQ(model.at("a").at("devices").whole(), 2);
+  EXPECT_EQ(model.at("a").at("x").number(), 0.5);
+  apply_ok(a, P().x(0.1));  // back at its published value within the tick
+  const Delta d = delta();
+  // x went out although it ended where it started: this welcome showed 0.5.
+  EXPECT_EQ(d.updated.at("a").keys(), Keys({"user_id", "x", "devices"}));
+  apply_delta(model, d);
+  expect_same(model, members());
+  // Only for that tick: the next one coalesces as usual.
+  apply_ok(b, P().x(0.3));
+  apply_ok(b, P().x(0));
+  expect_no_delta();
+}
+
+TEST_F(RoomTest, EveryWelcomeAndSyncPlusTheLaterDeltasIsTheRoom) {
+  // Random joins, leaves, drops and updates over many ticks; welcomes and
+  // syncs at random moments inside ticks. Every receiver's model, built from
+  // its list and the deltas after it, must end equal to the room.
+  std::mt19937 rng(20261123);
+  auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<unsigned>(n)); };
+  std::vector<Member*> devices;  // one entry per attached session
+  std::vector<Members> models;
+  for (int step = 0; step < 3000; ++step) {
+    now += 7;
+    wall += 7;
+    const int op = pick(10);
+    if (op < 3 || devices.empty()) {
+      Member& m = join(fmt::format("u{}", pick(8)));
+      devices.push_back(&m);
+      if (pick(3) == 0) models.push_back(members(&m));  // its welcome
+    } else if (op < 5) {
+      const std::size_t i = static_cast<std::size_t>(pick(static_cast<int>(devices.size())));
+      room.detach(*devices[i], /*client_closed=*/pick(2) == 0, now);
+      devices.erase(devices.begin() + static_cast<std::ptrdiff_t>(i));
+    } else if (op < 9) {
+      Member& m = *devices[static_cast<std::size_t>(pick(static_cast<int>(devices.size())))];
+      apply_ok(m, P().x(pick(3) * 0.25).hand(pick(2) == 0).emoji(pick(2) ? "" : "👍"));
+    } else if (!devices.empty()) {
+      Member& m = *devices[static_cast<std::size_t>(pick(static_cast<int>(devices.size())))];
+      std::string out;
+      room.build_sync(out, &m);
+      const Json sync = parse(out);
+      models.push_back(index_members(sync.at("members"), "sync"));
+    }
+    if (pick(6) == 0) {
+      std::string out;
+      if (room.build_delta(out)) {
+        const Delta d = parse_delta(out);
+        for (Members& model : models) apply_delta(model, d);
+      }
+    }
+  }
+  std::string out;
+  if (room.build_delta(out)) {
+    const Delta d = parse_delta(out);
+    for (Members& model : models) apply_delta(model, d);
+  }
+  ASSERT_GT(models.size(), 100u);
+  const Members truth = members();
+  for (const Members& model : models) expect_same(model, truth);
 }
 
 TEST_F(RoomTest, MemberCountExcludesLeaversAndIncludesGrace) {
