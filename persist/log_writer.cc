@@ -362,12 +362,21 @@ void LogWriter::serve_reads(Turn& turn) {
   for (auto& [shard, req] : turn.reads) serve_read(r, shard, req, turn);
 }
 
+// Retention keeps a room's newest `retention` messages; older ones may still
+// be on disk until their deletes run, but no read shows them (and none counts
+// against `complete`), so readers see the same log whenever that happens.
+std::uint64_t LogWriter::retained_after(const std::string& room) const {
+  auto it = rooms_.find(room);
+  if (it == rooms_.end() || it->second.last_seq <= options_.retention) return 0;
+  return it->second.last_seq - options_.retention;
+}
+
 void LogWriter::serve_open(Reader* reader, std::uint32_t shard, OpenRequest& r, Turn& turn) {
   stats_.reads.add();
   Opened opened{std::move(r.room), 0, {}, true};
   if (auto it = rooms_.find(opened.room); it != rooms_.end()) opened.last_seq = it->second.last_seq;
   const std::uint32_t recent = std::min(r.recent, limits::read_messages_max);
-  Result<Page> page = reader ? reader->page(opened.room, 0, 0, recent)
+  Result<Page> page = reader ? reader->page(opened.room, retained_after(opened.room), 0, recent)
                              : Result<Page>(Status::error("no read transaction"));
   if (page) {
     stats_.decrypt_failures.add(page->undecryptable);
@@ -384,7 +393,8 @@ void LogWriter::serve_read(Reader* reader, std::uint32_t shard, ReadRequest& r, 
   stats_.reads.add();
   ReadResult result{std::move(r.room), r.ref, {}, true};
   const std::uint32_t limit = std::min(r.limit, limits::read_messages_max);
-  Result<Page> page = reader ? reader->page(result.room, r.after, r.before, limit)
+  const std::uint64_t after = std::max(r.after, retained_after(result.room));
+  Result<Page> page = reader ? reader->page(result.room, after, r.before, limit)
                              : Result<Page>(Status::error("no read transaction"));
   if (page) {
     stats_.decrypt_failures.add(page->undecryptable);

@@ -144,6 +144,8 @@ class LogWriter final : public ChatLog {
   void answer_committed(Turn& turn);
   void answer_failed(Turn& turn, const std::string& reason);
   void serve_reads(Turn& turn);
+  // Reads show only seqs above this: the messages retention keeps.
+  std::uint64_t retained_after(const std::string& room) const;
   void serve_open(Reader* reader, std::uint32_t shard, OpenRequest& r, Turn& turn);
   void serve_read(Reader* reader, std::uint32_t shard, ReadRequest& r, Turn& turn);
   bool flush_replies(Turn& turn, bool give_up);

@@ -123,6 +123,9 @@ class App final : public ShardApp {
 
   // ---- chat (app_chat.cc)
   std::size_t recent_max() const;
+  // Drops the oldest of e.recent beyond recent_max(), and recent_complete with
+  // them when one of them is still retained.
+  void trim_recent(RoomEntry& e);
   void request_open(RoomEntry& e);
   void on_log_reply(persist::LogReply& r);
   void on_opened(persist::Opened& o);

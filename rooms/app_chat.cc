@@ -62,6 +62,15 @@ std::size_t App::recent_max() const {
       std::min<std::uint64_t>(ctx_.config.history_on_join, ctx_.config.chat_retention));
 }
 
+void App::trim_recent(RoomEntry& e) {
+  while (e.recent.size() > recent_max()) {
+    // A message retention still keeps is left out of the welcome; one beyond
+    // it is gone from the log too (reads never show it).
+    if (e.recent.front().seq + ctx_.config.chat_retention > e.last_seq) e.recent_complete = false;
+    e.recent.pop_front();
+  }
+}
+
 void App::on_mail(Mail& mail) {
   if (mail.app_kind != kMailLogReply) return;
   std::unique_ptr<persist::LogReply> reply(static_cast<persist::LogReply*>(mail.payload));
@@ -101,10 +110,7 @@ void App::on_opened(persist::Opened& o) {
   e.last_seq = o.last_seq;
   e.recent.assign(std::make_move_iterator(o.recent.begin()), std::make_move_iterator(o.recent.end()));
   e.recent_complete = o.complete;
-  while (e.recent.size() > recent_max()) {
-    e.recent.pop_front();
-    e.recent_complete = false;
-  }
+  trim_recent(e);
   std::vector<Session*> waiting;
   waiting.swap(e.opening);
   for (Session* s : waiting) {
@@ -129,10 +135,7 @@ void App::on_committed(persist::Committed& c) {
     e.last_seq = m.seq;
     e.recent.push_back(std::move(m));
   }
-  while (e.recent.size() > recent_max()) {
-    e.recent.pop_front();
-    e.recent_complete = false;
-  }
+  trim_recent(e);
   stats_.chat_broadcast_total.add(c.messages.size());
   // Chat is never skipped; a session that cannot keep up is closed instead
   // and resumes with since=S.

@@ -241,9 +241,10 @@ def test_retention_keeps_the_newest_messages_in_log_and_memory(start_server):
     newest = sent[7:]  # seqs 8..12
     late = Peer(first.port, room, user=uid("late"))
     try:
-        # The room's memory never holds more than the log keeps.
+        # The room's memory never holds more than the log keeps, and what is
+        # beyond retention is not "left out": the welcome is complete.
         chat = late.welcome["chat"]
-        assert chat["messages"] == newest and chat["last_seq"] == 12, chat
+        assert chat["messages"] == newest and chat["last_seq"] == 12 and chat["complete"] is True, chat
         # The persistence thread prunes the log on its next turns.
         deadline = time.monotonic() + 5.0
         while True:
@@ -269,6 +270,21 @@ def test_retention_keeps_the_newest_messages_in_log_and_memory(start_server):
         assert wait_chats(again, 1)[0]["seq"] == 13
     finally:
         close_all(again)
+
+
+def test_welcome_shorter_than_retention_is_not_complete(start_server):
+    flags = {"--chat-retention": 5, "--history-on-join": 3, "--chat-rate": 100, "--leave-grace": 0}
+    server = start_server(flags)
+    room = unique_room("short")
+    fill(server.port, room, 12, "s")
+    late = Peer(server.port, room, user=uid("late"))
+    try:
+        chat = late.welcome["chat"]
+        assert [m["seq"] for m in chat["messages"]] == [10, 11, 12] and chat["complete"] is False, chat
+        page = history(late, before=10)
+        assert [m["seq"] for m in page["messages"]] == [8, 9] and page["complete"] is True, page
+    finally:
+        close_all(late)
 
 
 # --------------------------------------------------------------------------

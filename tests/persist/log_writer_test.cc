@@ -436,6 +436,44 @@ TEST(LogWriter, RetentionBacklogIsTrimmedInChunksWithoutNewChat) {
   EXPECT_EQ(seqs_of(reads[1].messages), range(21, 30));
 }
 
+TEST(LogWriter, ReadsShowOnlyWhatRetentionKeepsBeforeItsDeletesRun) {
+  // Retention lowered: the backlog of deletes takes several transactions,
+  // but no read in between shows a message beyond the newest `retention`,
+  // or counts one against `complete`.
+  TempDir dir;
+  const std::uint64_t total = 25000;
+  {
+    Collector c;
+    auto log = open_log(options_for(dir.path()), c);
+    for (std::uint64_t i = 0; i < total; ++i) ASSERT_TRUE(log->append(0, chat("big", "x", i)));
+    log->start();
+    log->stop();
+  }
+  Collector c;
+  LogOptions o = options_for(dir.path());
+  o.retention = 10;
+  auto log = open_log(o, c);
+  ASSERT_TRUE(log->read(0, ReadRequest{"big", 0, 0, 100, 1}));
+  ASSERT_TRUE(log->read(0, ReadRequest{"big", 0, total - 9, 100, 2}));  // before the window
+  ASSERT_TRUE(log->read(0, ReadRequest{"big", 5, 0, 1000, 3}));         // since=5
+  ASSERT_TRUE(log->open(0, OpenRequest{"big", 200}));
+  log->start();  // the reads are served on the first turn, with the backlog still there
+  ASSERT_TRUE(c.wait_answers(4));
+  log->stop();
+  EXPECT_LT(log->stats().commits.get(), 3u) << "the backlog was gone before the reads";
+  const auto r = c.reads();
+  ASSERT_EQ(r.size(), 3u);
+  EXPECT_EQ(seqs_of(r[0].messages), range(total - 9, total));
+  EXPECT_TRUE(r[0].complete);
+  EXPECT_TRUE(r[1].messages.empty());
+  EXPECT_TRUE(r[1].complete);
+  EXPECT_EQ(seqs_of(r[2].messages), range(total - 9, total));
+  EXPECT_TRUE(r[2].complete);
+  ASSERT_EQ(c.opened().size(), 1u);
+  EXPECT_EQ(seqs_of(c.opened()[0].recent), range(total - 9, total));
+  EXPECT_TRUE(c.opened()[0].complete);
+}
+
 // ---- at rest
 
 TEST(LogWriter, NoPlaintextBodyInTheDataFile) {
