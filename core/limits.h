@@ -35,6 +35,9 @@ inline constexpr std::size_t chat_chars_default = 2000;
 inline constexpr std::uint32_t history_limit_default = 50;
 inline constexpr std::uint32_t history_limit_max = 200;
 inline constexpr std::uint32_t resume_messages_max = 1000;
+// Messages a session may send before its welcome while its room is being
+// opened: held, then handled in order once it is welcomed or queued.
+inline constexpr std::size_t early_messages_max = 64;
 
 // ---- capacity of one shard (pools are sized from these at start)
 inline constexpr std::uint32_t shards_max = 256;

@@ -88,6 +88,12 @@ class App final : public ShardApp {
   // ---- WebSocket (app_ws.cc)
   std::size_t on_ws(Session& s, std::uint8_t* data, std::size_t len);
   void on_text(Session& s, std::uint8_t* data, std::size_t len);
+  // One message, now (on_text, or held ones once the welcome is out).
+  void handle_text(Session& s, std::uint8_t* data, std::size_t len);
+  // Holds a message that came before the welcome (room opening, since=S read).
+  void hold_early(Session& s, const std::uint8_t* data, std::size_t len);
+  // Marks s to have its held messages handled at the end of this loop turn.
+  void release_early(Session& s);
   void send_json(Session& s, std::string_view json);
   void send_error(Session& s, std::string_view code, std::string_view message,
                   std::string_view ref = {});
@@ -157,6 +163,8 @@ class App final : public ShardApp {
   // Rooms by the time their next timer change falls due, each at most once
   // (at RoomEntry::timer_due); run at the start of each tick.
   std::set<std::pair<std::int64_t, RoomEntry*>> timers_;
+  // Sessions whose held early messages are due (handled in on_loop_end).
+  std::vector<ConnId> early_due_;
   bool shutting_down_ = false;
   bool shutdown_closed_ = false;
   std::uint64_t appends_in_flight_ = 0;  // chat handed to the log, not yet answered

@@ -53,6 +53,7 @@ void App::send_welcome(RoomEntry& e, Session& s, const Messages& msgs, std::size
   w.end_array().field("last_seq", e.last_seq).field("complete", complete).end_object().end_object();
   send_json(s, scratch_);
   s.welcomed = true;
+  release_early(s);
 }
 
 // The room's memory of its newest messages: what a welcome shows, and never

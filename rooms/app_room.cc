@@ -49,6 +49,7 @@ void App::enter_room(Session& s, std::string room_id) {
     e.queue.push_back(&s);
     send_queued(s, static_cast<std::uint32_t>(e.queue.size()));
     stats_.queued_total.add();
+    release_early(s);  // handled by the queue's rules now
     return;
   }
   s.entry = nullptr;
@@ -157,9 +158,7 @@ void App::on_room_message(Session& s, const msg::ClientMessage& m) {
 }
 
 void App::on_queued_message(Session& s, const msg::ClientMessage& m) {
-  send_error(s, out::code::kForbidden,
-             s.opening ? "the room is opening: wait for the welcome" : "waiting in the room's queue",
-             m.client_id);
+  send_error(s, out::code::kForbidden, "waiting in the room's queue", m.client_id);
 }
 
 void App::send_sync(RoomEntry& e, Session& s) {
@@ -222,6 +221,27 @@ void App::send_queue_positions(RoomEntry& e) {
 }
 
 void App::on_loop_end(std::int64_t) {
+  // Messages held until the welcome, in order, before anything they change
+  // goes out below.
+  std::vector<ConnId> due;
+  due.swap(early_due_);
+  for (ConnId id : due) {
+    Session* s = find(id);
+    if (s == nullptr || !s->early) continue;
+    std::unique_ptr<EarlyMessages> early = std::move(s->early);
+    for (std::string& text : early->held) {
+      s = find(id);  // handling one may end or close the session
+      if (s == nullptr || s->phase != Session::Phase::kOpen) break;
+      handle_text(*s, reinterpret_cast<std::uint8_t*>(text.data()),
+                  text.size() - limits::read_padding_bytes);
+    }
+    s = find(id);
+    if (early->dropped > 0 && s != nullptr && s->phase == Session::Phase::kOpen) {
+      send_error(*s, out::code::kRateLimited,
+                 fmt::format("{} messages sent before the welcome were dropped (at most {} are kept)",
+                             early->dropped, limits::early_messages_max));
+    }
+  }
   // Leading edge: a room that sent nothing during the previous tick sends
   // its first change now; the others wait for the tick end.
   std::size_t keep = 0;

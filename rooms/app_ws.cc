@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <cstring>
+
 #include "core/log.h"
 #include "protocol/outbound.h"
 #include "rooms/app.h"
@@ -64,6 +66,32 @@ std::size_t App::on_ws(Session& s, std::uint8_t* data, std::size_t len) {
 void App::on_text(Session& s, std::uint8_t* data, std::size_t len) {
   stats_.messages_in_total.add();
   if (s.phase != Session::Phase::kOpen) return;  // waiting for the close reply
+  // The welcome is the first message of a session (PROTOCOL 3.1): what comes
+  // while it waits for the room's chat state is held, in order, until then.
+  if (s.early || (s.entry != nullptr && !s.queued && !s.welcomed)) {
+    hold_early(s, data, len);
+    return;
+  }
+  handle_text(s, data, len);
+}
+
+void App::hold_early(Session& s, const std::uint8_t* data, std::size_t len) {
+  if (!s.early) s.early = std::make_unique<EarlyMessages>();
+  if (s.early->held.size() >= limits::early_messages_max) {
+    ++s.early->dropped;  // told after the welcome
+    return;
+  }
+  // The message, then the zero padding the JSON decoder may read.
+  std::string copy(len + limits::read_padding_bytes, '\0');
+  std::memcpy(copy.data(), data, len);
+  s.early->held.push_back(std::move(copy));
+}
+
+void App::release_early(Session& s) {
+  if (s.early) early_due_.push_back(s.id);
+}
+
+void App::handle_text(Session& s, std::uint8_t* data, std::size_t len) {
   msg::ClientMessage m;
   json::DecodeError err;
   if (!decoder_.decode(data, len, decode_limits_, m, err)) {
@@ -77,7 +105,7 @@ void App::on_text(Session& s, std::uint8_t* data, std::size_t len) {
     return;
   }
   if (s.entry == nullptr) return;  // refused, closing
-  if (s.queued || s.opening || !s.welcomed) {
+  if (!s.welcomed) {  // queued (messages before a welcome are held: on_text)
     on_queued_message(s, m);
     return;
   }

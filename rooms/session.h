@@ -4,8 +4,10 @@
 // exactly as long as the App keeps it in its session table.
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/shard.h"
 #include "protocol/ws.h"
@@ -37,6 +39,12 @@ struct UpgradeHandoff {
   std::string raw_query;   // redeem: query options are checked after the credentials
 };
 
+struct EarlyMessages {
+  // Copies, each followed by limits::read_padding_bytes of zeros.
+  std::vector<std::string> held;
+  std::uint32_t dropped = 0;  // beyond limits::early_messages_max
+};
+
 struct Session {
   enum class Phase : std::uint8_t { kHttp, kOpen, kCloseSent };
   ConnId id = 0;
@@ -64,6 +72,9 @@ struct Session {
   std::uint64_t since = 0;
   bool needs_sync = false;      // fell behind: deltas skipped until it drains
   bool client_closed = false;   // the client sent the close frame first
+  // Messages that came before the welcome while the room was being opened,
+  // handled once welcomed or queued.
+  std::unique_ptr<EarlyMessages> early;
 };
 
 }  // namespace rc::rooms

@@ -39,19 +39,30 @@ def test_many_sessions_across_40_rooms(server):
     assert wait_until(lambda: server.healthz()["connections"] == 0, 3.0), server.healthz()
 
 
-def pipelined_upgrade(port, room):
-    """Upgrade request and a masked ping message in ONE write; returns the pong."""
+def pipelined_upgrade(port, room, extra=()):
+    """Upgrade request, a ping and a presence message in ONE write (to a room
+    nobody is in yet: its chat state is still being read when they come).
+    The welcome comes first, then the messages are handled in order."""
     key = base64.b64encode(os.urandom(16)).decode()
-    raw = upgrade_request(f"/ws/rooms/{room}", key=key) + frame(OP_TEXT, b'{"type":"ping"}')
-    deadline = time.monotonic() + 2
-    with socket.create_connection((HOST, port), timeout=2) as sock:
+    raw = (upgrade_request(f"/ws/rooms/{room}?user_id=u-{room}", key=key)
+           + frame(OP_TEXT, b'{"type":"ping"}')
+           + frame(OP_TEXT, b'{"type":"presence","x":0.25,"client_id":"p1"}')
+           + b"".join(extra))
+    deadline = time.monotonic() + 3
+    with socket.create_connection((HOST, port), timeout=3) as sock:
         sock.sendall(raw)
         buf = bytearray()
         resp = read_response(sock, buf, deadline)
         assert resp.status == 101, resp.describe()
         assert resp.headers.get("sec-websocket-accept") == accept_key(key)
         ws = RawWS(sock, buf, resp)
-        return ws.expect("pong", timeout=max(0.1, deadline - time.monotonic()))
+        msgs = []
+        while not any(m["type"] == "delta" and any(e.get("x") == 0.25 for k in ("joined", "updated")
+                                                   for e in m.get(k, [])) for m in msgs):
+            msgs.append(ws.recv_json(max(0.1, deadline - time.monotonic())))
+        assert msgs[0]["type"] == "welcome", f"first message: {msgs[0]}"
+        assert [m["type"] for m in msgs if m["type"] in ("pong", "error")][:1] == ["pong"], msgs
+        return msgs
 
 
 @pytest.mark.parametrize("threads", [1, 2])
@@ -73,6 +84,24 @@ def test_pipelined_upgrade_and_frame_one_write(start_server, threads):
     for t in clients:
         t.join(10)
     assert not failures, sorted(failures)
+
+
+def test_messages_before_the_welcome_are_held_within_a_bound(start_server):
+    """While a new room opens, at most 64 messages are held for after the
+    welcome; one RATE_LIMITED after them says how many more were dropped."""
+    srv = start_server()
+    pings = [frame(OP_TEXT, b'{"type":"ping"}') for _ in range(70)]
+    with socket.create_connection((HOST, srv.port), timeout=3) as sock:
+        sock.sendall(upgrade_request("/ws/rooms/held-bound") + b"".join(pings))
+        buf = bytearray()
+        resp = read_response(sock, buf, time.monotonic() + 3)
+        assert resp.status == 101, resp.describe()
+        ws = RawWS(sock, buf, resp)
+        msgs = [ws.recv_json(3.0) for _ in range(66)]
+    assert msgs[0]["type"] == "welcome", msgs[0]
+    assert [m["type"] for m in msgs[1:65]] == ["pong"] * 64, msgs
+    assert msgs[65]["type"] == "error" and msgs[65]["code"] == "RATE_LIMITED", msgs[65]
+    assert msgs[65]["message"].startswith("6 messages"), msgs[65]
 
 
 def test_slow_client_byte_by_byte_does_not_block_others(server):
