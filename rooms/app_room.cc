@@ -80,6 +80,17 @@ void App::admit_from_queue(RoomEntry& e) {
     e.queue.pop_front();
     e.queue_moved = true;
     admit(e, head);
+    // The user's other sessions waiting further back are a member's further
+    // devices now, and those never queue.
+    for (auto it = e.queue.begin(); it != e.queue.end();) {
+      Session& other = **it;
+      if (other.who.user_id != head.who.user_id) {
+        ++it;
+        continue;
+      }
+      it = e.queue.erase(it);
+      admit(e, other);
+    }
   }
   if (e.queue_moved) list(e);
 }

@@ -527,6 +527,33 @@ def queued(peer, timeout=3.0):
     return msg["position"]
 
 
+def test_queued_devices_of_an_admitted_user_are_admitted_with_it(start_server):
+    """A further device of a member never queues: when a user's first queued
+    session is admitted, its other queued sessions come in with it, ahead of
+    the rest of the queue."""
+    server = start_server({"--room-capacity": 1, "--queue-capacity": 5, "--leave-grace": 0})
+    port, room = server.port, unique_room("devq")
+    a = Peer(port, room, user=uid("a"))
+    ux, uy = uid("x"), uid("y")
+    x1 = Peer(port, room, user=ux, welcome=False)
+    assert queued(x1) == 1
+    y = Peer(port, room, user=uy, welcome=False)
+    assert queued(y) == 2
+    x2 = Peer(port, room, user=ux, welcome=False)
+    assert queued(x2) == 3
+    peers = [x1, y, x2]
+    try:
+        a.close()
+        w1 = x1.expect("welcome", 3.0)
+        w2 = x2.expect("welcome", 3.0)
+        assert w1["user_id"] == w2["user_id"] == ux
+        x1.until_model(lambda ms: ux in ms and ms[ux]["devices"] == 2, 3.0, "x's second device")
+        assert queued(y) == 1
+        assert [m for m in y.collect(0.3) if m["type"] == "welcome"] == []
+    finally:
+        close_all(*peers)
+
+
 def test_capacity_queue_positions_and_admission(start_server, workdir):
     path, secret = write_secret(workdir, "cap")
     server = start_server({"--room-capacity": 2, "--queue-capacity": 3, "--leave-grace": 0,
