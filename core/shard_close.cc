@@ -69,9 +69,14 @@ void Shard::Impl::sweep_closing(std::int64_t now) {
   for (ConnId id : closing) {
     Conn* k = lookup(id);
     if (k == nullptr || k->state == Conn::kDead) continue;
-    if (k->state != Conn::kDraining && k->state != Conn::kLinger) continue;
+    const bool send_failed = k->state == Conn::kOpen && k->send_failed;
+    if (k->state != Conn::kDraining && k->state != Conn::kLinger && !send_failed) continue;
     if (now >= k->close_deadline_ms) {
-      finish_close(k, static_cast<std::uint32_t>(id));
+      if (send_failed) {
+        peer_gone(k, static_cast<std::uint32_t>(id), CloseReason::kError);
+      } else {
+        finish_close(k, static_cast<std::uint32_t>(id));
+      }
       continue;
     }
     closing[keep++] = id;

@@ -60,6 +60,9 @@ struct Shard::Conn {
   bool dirty = false;
   bool drain_watch = false;
   bool fixed = false;  // registered in the ring's file table at the slot's index
+  // A send failed while open: nothing more is sent, and the receive side,
+  // which may still hold what the peer sent last, ends the connection.
+  bool send_failed = false;
   std::uint32_t head_offset = 0;
   SendOp* send_op = nullptr;
   SendNode* head = nullptr;

@@ -17,6 +17,17 @@ void Shard::Impl::on_send(const Completion& c) {
   k->send_op = nullptr;
   if (c.res < 0) {
     RC_DEBUG("send on connection {}: {}", id_of(k, slot), std::strerror(-c.res));
+    if (k->state == Conn::kOpen && k->recv_armed) {
+      // The peer is gone, but what it sent last may still be unread: a
+      // close frame above all, which makes its leave a clean one. The
+      // receive reads it, then ends the connection; sweep_closing does if
+      // it never ends.
+      k->send_failed = true;
+      drop_queue(k);
+      k->close_deadline_ms = s.now_ms_ + s.opts_.linger_ms;
+      closing.push_back(id_of(k, slot));
+      return;
+    }
     if (k->state == Conn::kOpen) {
       peer_gone(k, slot, CloseReason::kError);
     } else {

@@ -64,6 +64,7 @@ void Shard::Impl::release_slot(Conn* k, std::uint32_t slot) {
 }
 
 void Shard::Impl::enqueue(Conn* k, std::uint32_t slot, FrameRef frame, bool cipher) {
+  if (k->send_failed) return;  // nowhere to go
   SendNode* nd = node();
   k->unsent += frame.size();
   nd->frame = std::move(frame);

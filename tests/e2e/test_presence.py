@@ -518,6 +518,33 @@ def test_reconnect_grace_and_dead_session(start_server):
         close_all(*peers)
 
 
+def test_close_frame_then_gone_is_a_clean_leave(start_server):
+    """A client that sends its close frame and drops the connection at once,
+    with deltas it never read (so its side resets the connection), leaves at
+    once, even when the server's next send to it fails before the close frame
+    is read: here the delta of the member who left just before it."""
+    server = start_server({"--leave-grace": 5})
+    port, room = server.port, unique_room("bye")
+    obs = Peer(port, room, user=uid("obs"))
+    try:
+        for round_ in range(4):
+            first, second = Peer(port, room, user=uid(f"a{round_}")), Peer(port, room, user=uid(f"b{round_}"))
+            second.presence(x=0.5)  # deltas the two never read
+            obs.until_model(lambda ms: ms.get(second.user_id, {}).get("x") == 0.5, 3.0, "the move")
+            mark = len(obs.log)
+            first.close()
+            second.close()
+            deadline = time.monotonic() + 1.5
+            while time.monotonic() < deadline and not any(left(m, second.user_id) for _, m in obs.log[mark:]):
+                obs.collect(0.1)
+            for u in (first.user_id, second.user_id):
+                disconnected = [m for _, m in obs.log[mark:] if (updated(m, u) or {}).get("connected") is False]
+                assert not disconnected, f"round {round_}: {u} was taken for a dropped connection"
+                assert any(left(m, u) for _, m in obs.log[mark:]), f"round {round_}: {u} did not leave at once"
+    finally:
+        close_all(obs)
+
+
 def test_member_in_grace_keeps_its_place(start_server):
     server = start_server({"--leave-grace": 1, "--room-capacity": 1})
     port, room = server.port, unique_room("place")
