@@ -121,6 +121,8 @@ class App final : public ShardApp {
   void send_queued(Session& s, std::uint32_t position);
   void send_queue_positions(RoomEntry& e);
   void retire_if_empty(RoomEntry& e);
+  // Brings the shard's members and queued gauges up to date with e.
+  void count_room(RoomEntry& e);
   void sweep_rooms();
   // Keeps the room's entry in timers_ no later than its next timer change.
   void schedule_timer(RoomEntry& e);

@@ -49,6 +49,7 @@ void App::enter_room(Session& s, std::string room_id) {
     e.queue.push_back(&s);
     send_queued(s, static_cast<std::uint32_t>(e.queue.size()));
     stats_.queued_total.add();
+    count_room(e);
     release_early(s);  // handled by the queue's rules now
     return;
   }
@@ -213,6 +214,17 @@ void App::flush(RoomEntry& e) {
     }
   }
   if (e.queue_moved) send_queue_positions(e);
+  count_room(e);
+}
+
+void App::count_room(RoomEntry& e) {
+  auto follow = [](Counter& gauge, std::size_t& counted, std::size_t now) {
+    if (now > counted) gauge.add(now - counted);
+    if (now < counted) gauge.sub(counted - now);
+    counted = now;
+  };
+  follow(stats_.members, e.members_counted, e.room.member_count());
+  follow(stats_.queued, e.queued_counted, e.queue.size());
 }
 
 void App::send_queued(Session& s, std::uint32_t position) {
@@ -280,6 +292,7 @@ void App::on_loop_end(std::int64_t) {
       continue;
     }
     if (e->timer_due != INT64_MAX) timers_.erase({e->timer_due, e});
+    count_room(*e);  // to nothing
     rooms_.erase(e->room.id());
     shard_.stats().rooms.sub();
   }
@@ -327,15 +340,11 @@ void App::run_timers(std::int64_t now) {
 }
 
 void App::sweep_rooms() {
-  std::uint64_t members = 0, queued = 0;
   for (auto& [id, e] : rooms_) {
-    members += e->room.member_count();
-    queued += e->queue.size();
     if (!e->chat_ready && !e->open_requested) request_open(*e);
     e->room.compact();
+    count_room(*e);  // the gauges follow every delta; this catches the rest
   }
-  stats_.members.set(members);
-  stats_.queued.set(queued);
 }
 
 }  // namespace rc::rooms

@@ -74,7 +74,8 @@ std::string App::metrics() const {
     Counter AppStats::*field;
   };
   const App app[] = {
-      {"rollcall_frames_in_total", "WebSocket frames received (continuations and control frames included).",
+      {"rollcall_frames_in_total",
+       "WebSocket frames received (continuations and control frames included).",
        &AppStats::frames_in_total},
       {"rollcall_control_frames_in_total", "WebSocket control frames received (ping, pong, close).",
        &AppStats::control_frames_in_total},
@@ -101,10 +102,8 @@ std::string App::metrics() const {
        &AppStats::slow_consumers_total},
   };
   const App gauges[] = {
-      {"rollcall_members", "Members of rooms (reconnect grace included), as of the last sweep.",
-       &AppStats::members},
-      {"rollcall_queued_sessions", "Sessions waiting in room queues, as of the last sweep.",
-       &AppStats::queued},
+      {"rollcall_members", "Members of rooms (reconnect grace included).", &AppStats::members},
+      {"rollcall_queued_sessions", "Sessions waiting in room queues.", &AppStats::queued},
   };
   for (const App& a : gauges) {
     family(out, a.name, "gauge", a.help);

@@ -26,6 +26,9 @@ struct RoomEntry {
   std::int64_t sent_interval = -2;
   // Where the App's timer set holds this room (INT64_MAX: not in it).
   std::int64_t timer_due = INT64_MAX;
+  // What this room adds to the shard's members and queued gauges.
+  std::size_t members_counted = 0;
+  std::size_t queued_counted = 0;
 
   // ---- chat: the log is asked for the room's last seq and newest messages
   // when the room is created; sessions wait in `opening` until it answers.

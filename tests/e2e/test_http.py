@@ -1,5 +1,6 @@
 """PROTOCOL section 1 (HTTP surface) and section 2's pre-upgrade checks."""
 
+import os
 import re
 import socket
 import time
@@ -130,6 +131,35 @@ def test_metrics_prometheus_text(server):
     # The session held open above and this request's own connection.
     assert sum(v for _, _, v in families["rollcall_sessions"]["samples"]) >= 1
     assert sum(v for _, _, v in families["rollcall_connections"]["samples"]) >= 2
+
+
+def _gauges(port, *names):
+    families = parse_metrics(http_get(port, "/metrics").body.decode("utf-8"))
+    return tuple(sum(v for _, _, v in families[n]["samples"]) for n in names)
+
+
+def test_room_gauges_follow_within_a_tick(start_server):
+    """members, queued and rooms follow joins, queueing, a grace expiry and the
+    last leave within about a tick, not at the next once-a-second sweep."""
+    from test_rooms import Peer, uid  # noqa: PLC0415 (the room test helpers)
+    srv = start_server({"--leave-grace": 1, "--room-capacity": 2})
+    room = f"gauges-{os.getpid()}"
+    names = ("rollcall_members", "rollcall_queued_sessions", "rollcall_rooms")
+    a, b = Peer(srv.port, room, user=uid("a")), Peer(srv.port, room, user=uid("b"))
+    c = Peer(srv.port, room, user=uid("c"), welcome=False)
+    c.next(3.0)  # queued
+    time.sleep(0.15)
+    assert _gauges(srv.port, *names) == (2, 1, 1)
+    b.drop()  # b in grace, holding its place
+    time.sleep(0.15)
+    assert _gauges(srv.port, *names) == (2, 1, 1)
+    a.until(lambda m: b.user_id in m.get("left", []), 3.0, "b's grace expiry")
+    time.sleep(0.15)  # c was admitted in b's place
+    assert _gauges(srv.port, *names) == (2, 0, 1)
+    a.close()
+    c.close()
+    time.sleep(0.15)
+    assert _gauges(srv.port, *names) == (0, 0, 0)
 
 
 @pytest.mark.parametrize("path", ["/nope", "/healthz/x", "/api", "/api/nothing", "/ws", "/ws/rooms",
