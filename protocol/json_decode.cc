@@ -583,6 +583,11 @@ std::string_view Decoder::Impl::find_ref() {
       if (strings.value(field->value(), id) || id.size() > limits::client_id_bytes_max) return {};
       return id;
     }
+    // A string is one token whatever its escapes (stage 1 matched its
+    // quotes), so one with a bad escape does not hide what follows it.
+    od::json_type type;
+    if (field->value().type().get(type)) return {};
+    if (type == od::json_type::string) continue;
     if (check_ignored(field->value(), strings, unknown_value_depth_max)) return {};
   }
   return {};

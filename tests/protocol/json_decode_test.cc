@@ -382,6 +382,8 @@ TEST_F(DecodeTest, RefCarriesTheClientIdWhenReadable) {
   expect_rejected(R"({"type":"history","limit":123456789012345678901234567890,"client_id":"c-2b"})",
                   "limit: ");
   EXPECT_EQ(err_.ref, "c-2b");
+  expect_rejected(R"({"type":"chat","text":"a\ud800b","client_id":"c-2c"})", "text: ");
+  EXPECT_EQ(err_.ref, "c-2c") << "a bad escape before client_id";
   expect_rejected(R"({"client_id":"c-3","type":"bogus"})", "type: ");
   EXPECT_EQ(err_.ref, "c-3");
   EXPECT_FALSE(decode(R"({"client_id":"c-4","type":"ping","junk":tru})"));
