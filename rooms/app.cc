@@ -16,6 +16,7 @@ App::App(Context& ctx, Shard& shard)
   room_rules_.leave_grace_ms = std::int64_t{ctx.config.leave_grace_s} * 1000;
   room_rules_.idle_after_ms = std::int64_t{ctx.config.idle_after_s} * 1000;
   room_rules_.away_after_ms = std::int64_t{ctx.config.away_after_s} * 1000;
+  room_rules_.chat_refill_ms = kChatBurstSeconds * 1000;
   decode_limits_.chat_chars_max = ctx.config.max_chat_chars;
   scratch_.reserve(4096);
 }

@@ -34,6 +34,8 @@
 
 namespace rc::rooms {
 
+// A user's chat burst, in seconds of --chat-rate (PROTOCOL 4: twice the rate).
+inline constexpr std::int64_t kChatBurstSeconds = 2;
 // How long a client may take to send a whole request head.
 inline constexpr std::int64_t kHttpHeadTimeoutMs = 10000;
 // While shutting down: how long a connection that has not sent a whole
@@ -167,6 +169,9 @@ class App final : public ShardApp {
   std::set<std::pair<std::int64_t, RoomEntry*>> timers_;
   // Sessions whose held early messages are due (handled in on_loop_end).
   std::vector<ConnId> early_due_;
+  // Chat buckets of users who left rooms that are gone, by room id, for the
+  // room's next incarnation (pruned by sweep_rooms).
+  std::unordered_map<std::string, LeftBuckets> retired_buckets_;
   bool shutting_down_ = false;
   bool shutdown_closed_ = false;
   std::uint64_t appends_in_flight_ = 0;  // chat handed to the log, not yet answered

@@ -178,7 +178,7 @@ void App::on_read(persist::ReadResult& r) {
 
 bool App::take_chat_token(Member& m) {
   const double rate = ctx_.config.chat_rate;
-  const double burst = 2 * rate;
+  const double burst = kChatBurstSeconds * rate;
   const std::int64_t now = shard_.now_ms();
   if (m.chat_tokens < 0) {
     m.chat_tokens = burst;

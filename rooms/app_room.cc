@@ -23,6 +23,10 @@ RoomEntry& App::room_entry(const std::string& room_id) {
   if (it == rooms_.end()) {
     it = rooms_.emplace(room_id, std::make_unique<RoomEntry>(room_id, room_rules_)).first;
     shard_.stats().rooms.add();
+    if (auto b = retired_buckets_.find(room_id); b != retired_buckets_.end()) {
+      it->second->room.give_left_buckets(std::move(b->second));
+      retired_buckets_.erase(b);
+    }
     request_open(*it->second);
   }
   return *it->second;
@@ -293,6 +297,9 @@ void App::on_loop_end(std::int64_t) {
     }
     if (e->timer_due != INT64_MAX) timers_.erase({e->timer_due, e});
     count_room(*e);  // to nothing
+    if (LeftBuckets b = e->room.take_left_buckets(); !b.empty()) {
+      retired_buckets_[e->room.id()] = std::move(b);
+    }
     rooms_.erase(e->room.id());
     shard_.stats().rooms.sub();
   }
@@ -340,9 +347,14 @@ void App::run_timers(std::int64_t now) {
 }
 
 void App::sweep_rooms() {
+  const std::int64_t now = shard_.now_ms();
+  for (auto it = retired_buckets_.begin(); it != retired_buckets_.end();) {
+    prune_left_buckets(it->second, now, room_rules_.chat_refill_ms);
+    it = it->second.empty() ? retired_buckets_.erase(it) : std::next(it);
+  }
   for (auto& [id, e] : rooms_) {
     if (!e->chat_ready && !e->open_requested) request_open(*e);
-    e->room.compact();
+    e->room.compact(now);
     count_room(*e);  // the gauges follow every delta; this catches the rest
   }
 }

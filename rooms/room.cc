@@ -118,6 +118,11 @@ Member& Room::attach(const Identity& who, std::int64_t now_ms) {
     auto m = std::make_unique<Member>();
     m->user_id = who.user_id;
     reset_fresh(*m, who, now_ms);
+    if (auto b = left_buckets_.find(who.user_id); b != left_buckets_.end()) {
+      m->chat_tokens = b->second.tokens;
+      m->chat_refill_ms = b->second.refill_ms;
+      left_buckets_.erase(b);
+    }
     Member& ref = *m;
     members_.emplace(std::string_view(ref.user_id), std::move(m));
     ++present_;
@@ -199,10 +204,15 @@ void Room::lower_hands() {
   }
 }
 
-void Room::compact() {
+void Room::compact(std::int64_t now_ms) {
   // A clean room needs no published copies: hand their slots back, so a
   // quiet room costs nothing for the burst it once had.
   if (dirty_.empty()) std::vector<MemberState>().swap(published_);
+  prune_left_buckets(left_buckets_, now_ms, rules_.chat_refill_ms);
+}
+
+void prune_left_buckets(LeftBuckets& buckets, std::int64_t now_ms, std::int64_t refill_ms) {
+  std::erase_if(buckets, [&](const auto& kv) { return now_ms - kv.second.refill_ms >= refill_ms; });
 }
 
 std::int64_t Room::member_timer_ms(const Member& m) const {
@@ -283,6 +293,7 @@ bool Room::build_delta(std::string& out) {
     m->shown_unpublished = 0;
     m->shown_new = false;
     if (m->leaving) {
+      if (m->chat_tokens >= 0) left_buckets_[m->user_id] = {m->chat_tokens, m->chat_refill_ms};
       members_.erase(members_.find(std::string_view(m->user_id)));
       continue;
     }

@@ -24,7 +24,21 @@ struct RoomRules {
   std::int64_t leave_grace_ms = 15000;
   std::int64_t idle_after_ms = 60000;
   std::int64_t away_after_ms = 180000;
+  // How long an empty chat bucket takes to fill (burst / rate): a user who
+  // leaves with a spent bucket finds it again if back sooner.
+  std::int64_t chat_refill_ms = 2000;
 };
+
+// The chat rate limit is per user and room, so leaving and coming back must
+// not refill it: the buckets of users who left, by user id, kept until they
+// would be full again (RoomRules::chat_refill_ms).
+struct ChatBucket {
+  double tokens;
+  std::int64_t refill_ms;  // monotonic
+};
+using LeftBuckets = std::unordered_map<std::string, ChatBucket>;
+// Forgets the buckets that are full again by now_ms.
+void prune_left_buckets(LeftBuckets& buckets, std::int64_t now_ms, std::int64_t refill_ms);
 
 class Room {
  public:
@@ -62,8 +76,13 @@ class Room {
   // that is learnt at the next sweep), never later. Only attach, detach,
   // activity and apply move it earlier, and each of them marks the room dirty.
   std::int64_t next_timer_ms() const { return next_timer_ms_; }
-  // Gives back the memory a clean room kept for coalescing.
-  void compact();
+  // Gives back the memory a clean room kept for coalescing, and forgets the
+  // chat buckets of users who left that would be full again by now_ms.
+  void compact(std::int64_t now_ms);
+  // The chat buckets of users who left, for a room that is going away (its
+  // next incarnation gets them back) and for the one that comes after it.
+  LeftBuckets take_left_buckets() { return std::move(left_buckets_); }
+  void give_left_buckets(LeftBuckets buckets) { left_buckets_ = std::move(buckets); }
 
   bool dirty() const { return !dirty_.empty(); }
   // Writes the delta of everything changed since the last one into out (a
@@ -104,6 +123,7 @@ class Room {
   std::size_t present_ = 0;
   std::uint64_t tick_ = 0;
   std::int64_t next_timer_ms_ = INT64_MAX;
+  LeftBuckets left_buckets_;
 };
 
 }  // namespace rc::rooms

@@ -331,6 +331,42 @@ def test_rate_limit_burst_then_refill(start_server):
         close_all(a, a2, b)
 
 
+def burst(peer, n, tag):
+    """n chat messages in one write; returns (accepted texts, RATE_LIMITED refs)."""
+    peer.ws.send(b"".join(frame(OP_TEXT, json.dumps({"type": "chat", "text": f"{tag}{i}", "client_id": f"{tag}{i}"}))
+                          for i in range(n)))
+    deadline = time.monotonic() + 3.0
+    ok, limited = [], []
+    while len(ok) + len(limited) < n and time.monotonic() < deadline:
+        for m in peer.collect(0.1):
+            if m["type"] == "chat":
+                ok += [c["text"] for c in m["messages"] if c["text"].startswith(tag)]
+            elif m["type"] == "error" and m["code"] == "RATE_LIMITED":
+                limited.append(m["ref"])
+    return ok, limited
+
+
+def test_rate_limit_survives_leaving_and_coming_back(start_server):
+    """The bucket is per user and room: a user alone in a room who spends it,
+    leaves (the room goes away) and comes back at once finds it still spent."""
+    server = start_server({"--chat-rate": 5, "--leave-grace": 0})
+    room, user = unique_room("rate-back"), uid("back")
+    first = Peer(server.port, room, user=user)
+    ok, limited = burst(first, 12, "x")
+    assert 10 <= len(ok) <= 11 and len(ok) + len(limited) == 12, (ok, limited)
+    first.close()
+    time.sleep(0.1)
+    second = Peer(server.port, room, user=user)
+    try:
+        ok, limited = burst(second, 6, "y")
+        assert len(ok) <= 2 and len(ok) + len(limited) == 6, f"a fresh burst after coming back: {ok}"
+        time.sleep(2.1)  # full again by now
+        ok, limited = burst(second, 10, "z")
+        assert len(ok) == 10, (ok, limited)
+    finally:
+        close_all(second)
+
+
 # --------------------------------------------------------------------------
 # at rest
 

@@ -838,6 +838,37 @@ TEST_F(RoomTest, IdleTimeCountsFromTheLastActivity) {
   EXPECT_EQ(delta().updated.at("a").at("status").str(), "idle");
 }
 
+// ---- the chat bucket of a user who leaves and comes back
+
+TEST_F(RoomTest, ChatBucketOutlivesALeaveUntilItWouldBeFull) {
+  Member& a = join("a");
+  a.chat_tokens = 0.5;  // spent
+  a.chat_refill_ms = now;
+  room.detach(a, /*client_closed=*/true, now);
+  publish();  // a is gone
+  EXPECT_FALSE(room.has_member("a"));
+  Member& back = join("a");
+  EXPECT_EQ(back.chat_tokens, 0.5);
+  EXPECT_EQ(back.chat_refill_ms, now);
+  // Kept until it would be full again, then forgotten: that return starts full.
+  room.detach(back, true, now);
+  publish();
+  room.compact(now + kRules.chat_refill_ms - 1);
+  Member& soon = join("a");
+  EXPECT_EQ(soon.chat_tokens, 0.5);
+  room.detach(soon, true, now);
+  publish();
+  room.compact(now + kRules.chat_refill_ms);
+  EXPECT_LT(join("a").chat_tokens, 0) << "not started: starts full";
+}
+
+TEST(LeftBuckets, PruneForgetsTheOnesFullAgain) {
+  LeftBuckets b{{"a", {0, 1000}}, {"b", {3, 2500}}};
+  prune_left_buckets(b, 3000, 2000);
+  EXPECT_EQ(b.size(), 1u);
+  EXPECT_TRUE(b.count("b"));
+}
+
 // ---- when the next timer falls due (the shard sweeps a room only then)
 
 TEST_F(RoomTest, NextTimerFollowsIdleThenAway) {
