@@ -13,8 +13,12 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <optional>
+#include <set>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "core/crypto.h"
@@ -26,11 +30,6 @@
 #include "rooms/room_entry.h"
 #include "rooms/session.h"
 #include "rooms/tickets.h"
-
-#include <memory>
-#include <optional>
-#include <set>
-#include <unordered_map>
 
 namespace rc::rooms {
 

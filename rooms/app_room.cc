@@ -264,9 +264,10 @@ void App::on_loop_end(std::int64_t) {
     }
     s = find(id);
     if (early->dropped > 0 && s != nullptr && s->phase == Session::Phase::kOpen) {
-      send_error(*s, out::code::kRateLimited,
-                 fmt::format("{} messages sent before the welcome were dropped (at most {} are kept)",
-                             early->dropped, limits::early_messages_max));
+      send_error(
+          *s, out::code::kRateLimited,
+          fmt::format("{} messages sent before the welcome were dropped (at most {} are kept)",
+                      early->dropped, limits::early_messages_max));
     }
   }
   // Leading edge: a room that sent nothing during the previous tick sends

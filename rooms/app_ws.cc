@@ -105,7 +105,7 @@ void App::handle_text(Session& s, std::uint8_t* data, std::size_t len) {
     return;
   }
   if (s.entry == nullptr) return;  // refused, closing
-  if (!s.welcomed) {  // queued (messages before a welcome are held: on_text)
+  if (!s.welcomed) {               // queued (messages before a welcome are held: on_text)
     on_queued_message(s, m);
     return;
   }

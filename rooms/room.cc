@@ -70,12 +70,14 @@ void write_fields(json::Writer& w, const MemberState& s, std::uint16_t which) {
 void write_member(json::Writer& w, std::string_view user_id, const MemberState& s) {
   w.begin_object().field("user_id", user_id);
   write_fields(w, s,
-               kName | kRole | kX | kY | kEmoji | kHand | kHandAt | kStatus | kStatusText | kDevices |
-                   kConnected);
+               kName | kRole | kX | kY | kEmoji | kHand | kHandAt | kStatus | kStatusText |
+                   kDevices | kConnected);
   w.end_object();
 }
 
-void write_member(json::Writer& w, const Member& m) { write_member(w, m.user_id, m.now); }
+void write_member(json::Writer& w, const Member& m) {
+  write_member(w, m.user_id, m.now);
+}
 
 }  // namespace
 

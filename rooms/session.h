@@ -67,8 +67,8 @@ struct Session {
   bool opening = false;         // waiting for the room's chat state before its welcome
   bool awaiting_resume = false; // welcome waits for the log's answer to since=S
   bool has_since = false;
-  bool head_request = false;    // kHttp: the request being answered is a HEAD (no body)
-  bool answered = false;        // kHttp: one request answered, the connection kept alive
+  bool head_request = false;  // kHttp: the request being answered is a HEAD (no body)
+  bool answered = false;      // kHttp: one request answered, the connection kept alive
   std::uint64_t since = 0;
   bool needs_sync = false;      // fell behind: deltas skipped until it drains
   bool client_closed = false;   // the client sent the close frame first

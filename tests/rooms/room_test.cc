@@ -1046,11 +1046,11 @@ TEST_F(RoomTest, WhatAWelcomeShowedUnpublishedTheNextDeltaTells) {
   publish();
   apply_ok(a, P().x(0.5));
   Member& g = join("g");
-  members();  // someone's welcome: a at 0.5, g present
-  apply_ok(a, P().x(0));    // back at its published value
+  members();                  // someone's welcome: a at 0.5, g present
+  apply_ok(a, P().x(0));      // back at its published value
   room.detach(g, true, now);  // joined and left within the tick
   apply_ok(b, P().x(0.3));
-  apply_ok(b, P().x(0));    // b's change was never shown: coalesced away
+  apply_ok(b, P().x(0));  // b's change was never shown: coalesced away
   const Delta d = delta();
   EXPECT_EQ(d.updated.at("a").keys(), Keys({"user_id", "x"}));
   EXPECT_FALSE(d.updated.count("b")) << d.text;
