@@ -400,18 +400,23 @@ TEST(LogWriter, RetentionKeepsTheNewestAndTheirSeqs) {
   EXPECT_EQ(seqs_of(c2.committed("room")), range(13, 13));
 }
 
+// Writes `per_room` messages into each room (default retention) and stops.
+void fill_log(const TempDir& dir,
+              const std::vector<std::pair<std::string, std::uint64_t>>& per_room) {
+  Collector c;
+  auto log = open_log(options_for(dir.path()), c);
+  for (const auto& [room, n] : per_room) {
+    for (std::uint64_t i = 0; i < n; ++i) ASSERT_TRUE(log->append(0, chat(room, "x", i)));
+  }
+  log->start();
+  log->stop();
+  for (const auto& [room, n] : per_room) ASSERT_EQ(c.committed(room).size(), n);
+}
+
 TEST(LogWriter, RetentionBacklogIsTrimmedInChunksWithoutNewChat) {
   TempDir dir;
   const std::uint64_t total = 25000;
-  {
-    Collector c;
-    auto log = open_log(options_for(dir.path()), c);
-    for (std::uint64_t i = 0; i < total; ++i) ASSERT_TRUE(log->append(0, chat("big", "x", i)));
-    for (std::uint64_t i = 0; i < 30; ++i) ASSERT_TRUE(log->append(0, chat("small", "y", i)));
-    log->start();
-    log->stop();
-    ASSERT_EQ(c.committed("big").size(), total);
-  }
+  fill_log(dir, {{"big", total}, {"small", 30}});
   Collector c;
   LogOptions o = options_for(dir.path());
   o.retention = 10;  // lowered: 24990 + 20 records are now too old
@@ -442,13 +447,7 @@ TEST(LogWriter, ReadsShowOnlyWhatRetentionKeepsBeforeItsDeletesRun) {
   // or counts one against `complete`.
   TempDir dir;
   const std::uint64_t total = 25000;
-  {
-    Collector c;
-    auto log = open_log(options_for(dir.path()), c);
-    for (std::uint64_t i = 0; i < total; ++i) ASSERT_TRUE(log->append(0, chat("big", "x", i)));
-    log->start();
-    log->stop();
-  }
+  fill_log(dir, {{"big", total}});
   Collector c;
   LogOptions o = options_for(dir.path());
   o.retention = 10;
