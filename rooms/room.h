@@ -74,7 +74,8 @@ class Room {
   // (INT64_MAX: none can): sweep() before it finds nothing to do. It may be
   // earlier than needed (activity only moves a member's timers later, and
   // that is learnt at the next sweep), never later. Only attach, detach,
-  // activity and apply move it earlier, and each of them marks the room dirty.
+  // activity and apply move it earlier: the caller looks at it after each
+  // (App::list).
   std::int64_t next_timer_ms() const { return next_timer_ms_; }
   // Gives back the memory a clean room kept for coalescing, and forgets the
   // chat buckets of users who left that would be full again by now_ms.
